@@ -1,0 +1,1 @@
+"""Validation service for the social-security-card "一卡通" (transport and tourism)."""

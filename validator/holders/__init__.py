@@ -1,0 +1,1 @@
+"""Holder identity (pseudonymous `holder_ref`) and status (eligibility registry, blocks)."""

@@ -1,0 +1,1 @@
+"""The entitlement policy: configuration schema, calendar and the pure decision engine."""

@@ -1,0 +1,1 @@
+"""The state store: one protocol, a memory and a Redis implementation (same contract)."""

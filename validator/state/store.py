@@ -1,0 +1,166 @@
+"""The `Store` protocol: everything the service remembers, and the atomic decision commit.
+
+A validation reads a `Snapshot` (one round trip), the pure code decides, and the
+decision is written with `commit` (one round trip). The commit re-checks the *guards*
+the decision relied on (nonce unseen, counter higher, cap and capacity not reached,
+not entered today, companion window open) and applies all effects, the idempotency
+record and the ledger record at once — or nothing, answering `Conflict`, after which
+the pipeline reads again and decides again. Guards are only needed for facts that a
+concurrent commit can turn false; "cap reached", "already entered" and the like only
+ever become more true within a day, so a deny based on them needs none.
+
+Every store raises `StoreUnavailable` (and nothing else of its own) when it cannot be
+reached; the web layer turns that into 503 `store_unavailable`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from validator.policy.types import Category
+
+NONCE_TTL_S = 300  # protocol §2: remember a spent nonce for at least 120 s
+IDEMPOTENCY_TTL_S = 24 * 3600  # protocol §4: identical answer within 24 h
+USAGE_TTL_S = 3 * 24 * 3600  # per-day counters outlive their day, then expire
+
+BlockKind = Literal["card", "holder"]
+
+
+class StoreUnavailable(Exception):
+    """The state store cannot be reached (or answered garbage): retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    reason: str | None = None
+    until: dt.date | None = None  # inclusive; None = until removed
+
+    def active_on(self, day: dt.date) -> bool:
+        return self.until is None or day <= self.until
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """The idempotency record of a request: body hash and the exact response bytes."""
+
+    body_sha256: str
+    response: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotQuery:
+    terminal_id: str
+    request_id: str
+    local_date: dt.date
+    holder_ref: str | None = None
+    card_no: str | None = None
+    card_id: str | None = None
+    nonce: bytes | None = None
+    spot_id: str | None = None  # the venue's spot, for entries and capacity
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    stored: StoredResponse | None = None  # idempotency record for (terminal, request_id)
+    nonce_seen: bool = False
+    atc_high: int | None = None  # highest counter seen for card_id; None = never tapped
+    card_block: Block | None = None
+    holder_block: Block | None = None
+    categories: tuple[Category, ...] = ()  # eligibility registry; () if unknown holder
+    concession_rides_today: int = 0
+    entered_today: bool = False
+    spot_entries_today: int = 0
+    companion_primary: bool = False  # window open for (terminal, holder_ref)
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """One decision's writes. Fields left at None/False neither guard nor write."""
+
+    terminal_id: str
+    request_id: str
+    body_sha256: str  # hex
+    response: bytes  # served verbatim to retries of the same request
+    ledger: bytes  # the ledger record (JSON), appended to `local_date`'s ledger
+    local_date: dt.date
+    holder_ref: str | None = None
+    nonce: bytes | None = None  # guard: (holder_ref, nonce) unseen; then spend it
+    card_id: str | None = None
+    atc: int | None = None  # guard: stored high < atc (or none); then high := atc
+    concession_ride_cap: int | None = None  # guard: rides today < cap; then +1
+    spot_id: str | None = None
+    spot_capacity: int | None = None  # guard: entries today < capacity; then +1
+    concession_entry: bool = False  # guard: not entered (holder, spot) today; then set
+    companion_use: bool = False  # guard: window open (terminal, holder); then close
+    companion_window_s: int | None = None  # open a window (terminal, holder) this long
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    ledger_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """An idempotency record already exists for (terminal, request_id)."""
+
+    stored: StoredResponse
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A guard failed: a concurrent commit changed what the decision relied on."""
+
+    guard: str  # "nonce" | "atc" | "concession_ride" | "capacity" | "entered" | "companion"
+
+
+CommitResult = Committed | Duplicate | Conflict
+
+
+class Store(Protocol):
+    # --- the decision path ---
+    async def snapshot(self, query: SnapshotQuery) -> Snapshot: ...
+
+    async def commit(self, commit: Commit) -> CommitResult: ...
+
+    # --- eligibility registry ---
+    async def get_holder(self, holder_ref: str) -> tuple[Category, ...] | None: ...
+
+    async def put_holders(
+        self, records: list[tuple[str, tuple[Category, ...]]]
+    ) -> list[bool]:
+        """Upsert a batch; answers, per record, True if it was created (else updated)."""
+        ...
+
+    async def delete_holder(self, holder_ref: str) -> bool: ...
+
+    # --- block lists ---
+    async def get_block(self, kind: BlockKind, ident: str) -> Block | None: ...
+
+    async def put_block(self, kind: BlockKind, ident: str, block: Block) -> Block | None:
+        """Set a block; answers the previous one (None if there was none)."""
+        ...
+
+    async def delete_block(self, kind: BlockKind, ident: str) -> Block | None:
+        """Remove a block; answers the removed one (None if there was none)."""
+        ...
+
+    # --- ledger and audit log (append-only) ---
+    async def ledger_read(
+        self, day: dt.date, after: str | None = None, count: int = 1000
+    ) -> list[tuple[str, bytes]]:
+        """Records of `day`'s ledger in commit order, after id `after` (exclusive)."""
+        ...
+
+    async def audit_append(self, entry: bytes) -> str: ...
+
+    async def audit_read(self, count: int = 100) -> list[tuple[str, bytes]]:
+        """The newest `count` audit entries, newest first."""
+        ...
+
+    # --- lifecycle ---
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...

@@ -72,7 +72,10 @@ class Snapshot:
     concession_rides_today: int = 0
     entered_today: bool = False
     spot_entries_today: int = 0
-    companion_primary: bool = False  # window open for (terminal, holder_ref)
+    # When the holder's last accepted primary on this terminal opened a companion
+    # window (Unix s), if that window is still stored and unused; the pipeline compares
+    # it with its clock, so stores need no notion of the policy's window length.
+    companion_opened_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +96,11 @@ class Commit:
     spot_id: str | None = None
     spot_capacity: int | None = None  # guard: entries today < capacity; then +1
     concession_entry: bool = False  # guard: not entered (holder, spot) today; then set
-    companion_use: bool = False  # guard: window open (terminal, holder); then close
-    companion_window_s: int | None = None  # open a window (terminal, holder) this long
+    # guard: the (terminal, holder) window still holds exactly this value; then close it
+    companion_use: float | None = None
+    # open a (terminal, holder) window stamped with this time, kept for `companion_ttl_s`
+    companion_open_at: float | None = None
+    companion_ttl_s: int = 120
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,232 @@
+"""Third-generation social-security card taps (`ssc_card`, protocol §3).
+
+The terminal reads the card's files, sends it an unpredictable number `un`, and forwards
+what it read together with the card's cryptogram. The validator plays the issuer's key
+server: it diversifies the card's own key from the region's master key and recomputes the
+cryptogram over the tap, the terminal and the scan time.
+
+    CK = SM4-ECB-Encrypt(MK, SM3(card_id)[0:16])
+    M  = card_id|ssn|card_no|issued|expires|atc|UN|terminal_id|scanned_at
+    cryptogram = SM4-CMAC(CK, M)[0:8]
+
+Only the stateless checks live here. The counter (`replayed`, `card_clone_suspected`),
+blocks and policy need the state store and are the decision pipeline's; an expired card
+is therefore *returned* with `late_denial=card_expired`, so that its counter still moves.
+
+The raw SSN never outlives `verify`: it is not in the key cache, the returned value,
+a rejection's detail, or `CardTap`'s repr.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives import cmac, hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from validator.credentials.verified import Rejected, VerifiedCredential
+from validator.holders.ref import holder_ref
+from validator.holders.ssn import InvalidSsn, parse_ssn
+from validator.reasons import Reason
+
+__all__ = [
+    "SUPPORTED_VERSION",
+    "CardTap",
+    "CardVerifier",
+    "card_key",
+    "cryptogram_message",
+]
+
+SUPPORTED_VERSION = "3.00"
+
+# `[0-9]`, not `\d`, which also matches non-ASCII digits.
+_REGION = re.compile(r"[0-9]{6}")
+_CARD_NO = re.compile(r"[A-Z0-9]{9}")
+_YYYYMMDD = re.compile(r"[0-9]{8}")
+_UN = re.compile(r"[0-9A-Fa-f]{8}")
+_CRYPTOGRAM = re.compile(r"[0-9A-Fa-f]{16}")
+# 卡识别码: issuing region, the SSSE application's RID, a 16-upper-hex serial.
+_CARD_ID = re.compile(r"([0-9]{6})D156000005[0-9A-F]{16}")
+
+
+@dataclass(frozen=True, slots=True)
+class CardTap:
+    """What a terminal read from a card (the `ssc_card` credential of §3/§4).
+
+    Built by the HTTP layer after its schema check (`kv`, `atc` JSON integers, the rest
+    strings). The SSN is left out of the repr so that a logged tap does not leak it.
+    """
+
+    region: str
+    ssn: str = field(repr=False)
+    card_no: str
+    card_id: str
+    version: str
+    issued: str
+    expires: str
+    kv: int
+    atc: int
+    un: str
+    cryptogram: str
+
+
+def card_key(master_key: bytes, card_id: str) -> bytes:
+    """The card's diversified key: CK = SM4-ECB-Encrypt(MK, SM3(card_id ASCII)[0:16])."""
+    digest = hashes.Hash(hashes.SM3())
+    digest.update(card_id.encode("ascii"))
+    # ECB over exactly one block is a keyed permutation of the digest, as §3 specifies.
+    encryptor = Cipher(algorithms.SM4(master_key), modes.ECB()).encryptor()
+    return encryptor.update(digest.finalize()[:16]) + encryptor.finalize()
+
+
+def cryptogram_message(tap: CardTap, terminal_id: str, scanned_at: int) -> bytes:
+    """M of §3, the bytes the card MACs. Every field has a fixed alphabet without `|`."""
+    return "|".join(
+        (
+            tap.card_id,
+            tap.ssn,
+            tap.card_no,
+            tap.issued,
+            tap.expires,
+            str(tap.atc),
+            tap.un.upper(),
+            terminal_id,
+            str(scanned_at),
+        )
+    ).encode("ascii")
+
+
+class CardVerifier:
+    """Verifies card taps against the card master keys (protocol §3).
+
+    `master_keys` maps (region, kv) to a 16-byte MK; it is copied, so rotating keys means
+    building a new verifier (which also drops every card key derived from the old ones).
+    Diversified card keys are cached in an LRU of `card_key_cache_size` entries keyed by
+    (region, kv, card_id), so a returning card costs one CMAC; 0 disables the cache.
+    """
+
+    def __init__(
+        self,
+        master_keys: Mapping[tuple[str, int], bytes],
+        pepper: bytes,
+        *,
+        card_key_cache_size: int = 65536,
+    ) -> None:
+        if card_key_cache_size < 0:
+            raise ValueError("card_key_cache_size must be >= 0")
+        keys: dict[tuple[str, int], bytes] = {}
+        for (region, kv), key in master_keys.items():
+            if len(key) != 16:
+                raise ValueError(f"card master key for region {region} kv {kv} is not 16 bytes")
+            keys[(region, kv)] = bytes(key)
+        self._master_keys = keys
+        self._pepper = pepper
+
+        def keyed_cmac(region: str, kv: int, card_id: str) -> cmac.CMAC:
+            # A CMAC context with CK loaded: `copy()` of it is ~3x cheaper than a new one.
+            return cmac.CMAC(algorithms.SM4(card_key(keys[(region, kv)], card_id)))
+
+        self._keyed_cmac = functools.lru_cache(maxsize=card_key_cache_size)(keyed_cmac)
+
+    @property
+    def cached_card_keys(self) -> int:
+        """How many diversified card keys the LRU holds now."""
+        return self._keyed_cmac.cache_info().currsize
+
+    def verify(
+        self, tap: CardTap, terminal_id: str, scanned_at: int, today: dt.date
+    ) -> VerifiedCredential:
+        """Check a tap in §3 order; raise `Rejected` with the first failing reason.
+
+        `terminal_id` is the authenticated X-Terminal-Id, `scanned_at` the floor of the
+        request's scanned_at in Unix seconds, `today` the local date. The counter and
+        expiry are left to the pipeline: see `VerifiedCredential.late_denial`.
+        """
+        try:
+            birth_date, expires = _check_fields(tap, today)
+        except TypeError:
+            # Only reachable if the HTTP schema let a non-string / non-int through.
+            raise Rejected(Reason.MALFORMED_CREDENTIAL, "a field has the wrong type") from None
+        if tap.version != SUPPORTED_VERSION:
+            raise Rejected(Reason.UNSUPPORTED_CARD_VERSION, "version")
+        if (tap.region, tap.kv) not in self._master_keys:
+            raise Rejected(Reason.UNKNOWN_KEY, "no card master key for (region, kv)")
+        expected = _cryptogram(self._keyed_cmac(tap.region, tap.kv, tap.card_id), tap,
+                               terminal_id, scanned_at)
+        if not hmac.compare_digest(expected, bytes.fromhex(tap.cryptogram)):
+            raise Rejected(Reason.CRYPTOGRAM_INVALID, "cryptogram")
+        return VerifiedCredential(
+            kind="ssc_card",
+            holder_ref=holder_ref(self._pepper, tap.ssn),
+            birth_date=birth_date,
+            region=tap.region,
+            card_no=tap.card_no,
+            card_id=tap.card_id,
+            atc=tap.atc,
+            late_denial=Reason.CARD_EXPIRED if expires < today else None,
+        )
+
+
+def _cryptogram(keyed: cmac.CMAC, tap: CardTap, terminal_id: str, scanned_at: int) -> bytes:
+    # A separate frame on purpose: M holds the SSN, and this frame is gone before
+    # `verify` raises, so a kept `Rejected` traceback cannot reach M.
+    mac = keyed.copy()
+    mac.update(cryptogram_message(tap, terminal_id, scanned_at))
+    return mac.finalize()[:8]
+
+
+def _malformed(detail: str) -> Rejected:
+    return Rejected(Reason.MALFORMED_CREDENTIAL, detail)
+
+
+def _check_fields(tap: CardTap, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The `malformed_credential` checks of §3; returns (birth date, expiry date)."""
+    if not _REGION.fullmatch(tap.region):
+        raise _malformed("region")
+    try:
+        birth_date = parse_ssn(tap.ssn, today)
+    except InvalidSsn as exc:
+        raise _malformed(f"ssn: {exc}") from None  # names the failed check, not the SSN
+    if not _CARD_NO.fullmatch(tap.card_no):
+        raise _malformed("card_no")
+    issued = _date(tap.issued)
+    if issued is None:
+        raise _malformed("issued")
+    expires = _date(tap.expires)
+    if expires is None:
+        raise _malformed("expires")
+    if issued > expires:
+        raise _malformed("issued after expires")
+    _check_numbers(tap)
+    card_id = _CARD_ID.fullmatch(tap.card_id)
+    if card_id is None:
+        raise _malformed("card_id")
+    if card_id.group(1) != tap.region:
+        raise _malformed("card_id region prefix differs from region")
+    return birth_date, expires
+
+
+def _check_numbers(tap: CardTap) -> None:
+    # `type(...) is int` rejects bool, which JSON `true` would become.
+    if type(tap.kv) is not int or not 1 <= tap.kv <= 255:
+        raise _malformed("kv")
+    if type(tap.atc) is not int or not 0 <= tap.atc <= 65535:
+        raise _malformed("atc")
+    if not _UN.fullmatch(tap.un):
+        raise _malformed("un")
+    if not _CRYPTOGRAM.fullmatch(tap.cryptogram):
+        raise _malformed("cryptogram")
+
+
+def _date(yyyymmdd: str) -> dt.date | None:
+    if not _YYYYMMDD.fullmatch(yyyymmdd):
+        return None
+    try:
+        return dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
+    except ValueError:  # 30 February, month 13, year 0000
+        return None

@@ -1,0 +1,65 @@
+"""The `service` fixture: a real validator on loopback over each store (memory, Redis)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from tests.web.harness import CONFIG_DIR, WED_10, Service, load_service_keys
+from validator.clock import FixedClock
+from validator.config import load_config
+from validator.keygen import init_keyset
+from validator.settings import Settings
+from validator.web.app import create_app
+
+
+@pytest.fixture
+def config_dir() -> Path:
+    """The default configuration; a test may override this fixture with its own copy."""
+    return CONFIG_DIR
+
+
+@pytest.fixture
+def edit_config(tmp_path: Path) -> Callable[[str, str, str], Path]:
+    """Copy config/ and replace one string in one file: for tiny capacities and the like."""
+    def edit(file: str, old: str, new: str) -> Path:
+        target = tmp_path / "config"
+        if not target.exists():
+            shutil.copytree(CONFIG_DIR, target)
+        text = (target / file).read_text(encoding="utf-8")
+        assert old in text, f"{old!r} not in {file}"
+        (target / file).write_text(text.replace(old, new, 1), encoding="utf-8")
+        return target
+    return edit
+
+
+@pytest.fixture
+def keys_dir(tmp_path: Path, config_dir: Path) -> Path:
+    directory = tmp_path / "keys"
+    config = load_config(config_dir)
+    init_keyset(directory, region=config.city.region, terminal_ids=config.terminals)
+    return directory
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def service(
+    request: pytest.FixtureRequest, keys_dir: Path, config_dir: Path
+) -> AsyncIterator[Service]:
+    store_url = "memory" if request.param == "memory" else request.getfixturevalue("redis_url")
+    clock = FixedClock(WED_10)
+    app = create_app(Settings(config_dir=config_dir, keys_dir=keys_dir, store_url=store_url),
+                     clock=clock)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    session = aiohttp.ClientSession()
+    try:
+        yield Service(url=str(server.make_url("")), app=app, clock=clock, keys_dir=keys_dir,
+                      session=session, **load_service_keys(keys_dir))
+    finally:
+        await session.close()
+        await server.close()

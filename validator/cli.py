@@ -1,0 +1,164 @@
+"""The command line (protocol §7): `python -m validator keys|serve|holders|blocks ...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from validator.config import ConfigError, load_config
+from validator.holders.ref import is_holder_ref
+from validator.holders.registry import InvalidHolder, import_ndjson, parse_date
+from validator.keygen import add_card_master_key, init_keyset
+from validator.keyset import KeySetError, load_keyset
+from validator.settings import Settings
+from validator.state import StoreUrlError, open_store
+from validator.state.store import Block, Store, StoreUnavailable
+
+
+class UsageError(Exception):
+    """A command-line mistake; printed without a traceback."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        result: int = args.run(args)
+        return result
+    except (UsageError, ConfigError, KeySetError, StoreUrlError, StoreUnavailable,
+            InvalidHolder) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m validator", description=__doc__)
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    keys = sub.add_parser("keys", help="key sets (protocol §6)").add_subparsers(required=True)
+    k = keys.add_parser("init", help="write a new key set; prints the operator tokens once")
+    k.add_argument("dir", type=Path)
+    k.add_argument("--config", type=Path, default=Path("config"))
+    k.set_defaults(run=_keys_init)
+    k = keys.add_parser("add-card-key", help="add a card master key version (rotation)")
+    k.add_argument("dir", type=Path)
+    k.add_argument("--region", required=True)
+    k.add_argument("--kv", type=int, required=True)
+    k.set_defaults(run=_keys_add_card_key)
+
+    s = sub.add_parser("serve", help="run the validation service")
+    s.add_argument("--config", type=Path, required=True)
+    s.add_argument("--keys", type=Path, required=True)
+    s.add_argument("--store", required=True, help="memory | redis://HOST:PORT/DB")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--access-log", action="store_true")
+    s.set_defaults(run=_serve)
+
+    h = sub.add_parser("holders", help="eligibility registry").add_subparsers(required=True)
+    k = h.add_parser("load", help="load NDJSON lines {ssn|holder_ref, categories}")
+    k.add_argument("file", type=Path)
+    k.add_argument("--keys", type=Path, required=True)
+    k.add_argument("--store", required=True)
+    k.add_argument("--config", type=Path, default=Path("config"))
+    k.set_defaults(run=_holders_load)
+
+    b = sub.add_parser("blocks", help="block lists (挂失)")
+    b.add_argument("action", choices=["add", "remove"])
+    b.add_argument("kind", choices=["card", "holder"])
+    b.add_argument("ident", metavar="ID")
+    b.add_argument("--reason")
+    b.add_argument("--until", help="YYYY-MM-DD, inclusive")
+    b.add_argument("--store", required=True)
+    b.set_defaults(run=_blocks)
+    return p
+
+
+def _keys_init(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    tokens = init_keyset(args.dir, region=config.city.region, terminal_ids=config.terminals)
+    print(f"key set written to {args.dir}")
+    print("operator tokens (shown once, store them now):")
+    for name, token in tokens.items():
+        print(f"  {name}: {token}")
+    return 0
+
+
+def _keys_add_card_key(args: argparse.Namespace) -> int:
+    add_card_master_key(args.dir, region=args.region, kv=args.kv)
+    print(f"card master key region {args.region} kv {args.kv} added to {args.dir}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from validator.web.app import create_app
+
+    settings = Settings(config_dir=args.config, keys_dir=args.keys, store_url=args.store,
+                        host=args.host, port=args.port, access_log=args.access_log)
+    app = create_app(settings)
+    web.run_app(app, host=settings.host, port=settings.port,
+                access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
+                print=lambda msg: logging.getLogger("validator").info("%s", msg))
+    return 0
+
+
+async def _persistent_store(url: str) -> Store:
+    if url == "memory":
+        raise UsageError("the memory store lives inside a running service; "
+                         "use --store redis://HOST:PORT/DB")
+    return await open_store(url)
+
+
+def _holders_load(args: argparse.Namespace) -> int:
+    keys = load_keyset(args.keys)
+    engine = load_config(args.config).engine
+    if not args.file.is_file():
+        raise UsageError(f"{args.file}: no such file")
+
+    async def lines() -> AsyncIterator[bytes]:
+        with args.file.open("rb") as f:
+            for line in f:
+                yield line
+
+    async def run() -> int:
+        store = await _persistent_store(args.store)
+        try:
+            today = engine.local_date(dt.datetime.now(dt.UTC).timestamp())
+            report = await import_ndjson(lines(), store, keys.pepper, today)
+        finally:
+            await store.close()
+        print(f"created {report.created}, updated {report.updated}, "
+              f"rejected {len(report.rejected)}, blank {report.blank}")
+        for line, error in report.rejected:
+            print(f"  line {line}: {error}", file=sys.stderr)
+        return 1 if report.rejected else 0
+
+    return asyncio.run(run())
+
+
+def _blocks(args: argparse.Namespace) -> int:
+    if args.kind == "holder" and not is_holder_ref(args.ident):
+        raise UsageError("a holder is named by its holder_ref (32 lowercase hex)")
+    until = parse_date(args.until, "--until") if args.until else None
+
+    async def run() -> int:
+        store = await _persistent_store(args.store)
+        try:
+            if args.action == "add":
+                old = await store.put_block(args.kind, args.ident, Block(args.reason, until))
+                print(f"{args.kind} {args.ident} blocked" + (" (updated)" if old else ""))
+                return 0
+            removed = await store.delete_block(args.kind, args.ident)
+            print(f"{args.kind} {args.ident} " + ("unblocked" if removed else "was not blocked"))
+            return 0 if removed else 1
+        finally:
+            await store.close()
+
+    return asyncio.run(run())

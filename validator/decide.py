@@ -1,0 +1,284 @@
+"""The decision pipeline: verify → holder status → policy → one atomic commit.
+
+Verification is pure CPU and touches no state. The pipeline then reads a `Snapshot`
+(idempotency record, spent nonce or card counter, blocks, registry categories, usage
+today) in one round trip, decides with pure code, and commits the decision with its
+guards, effects, idempotency record and ledger record in one round trip. If a guard
+failed because a concurrent request got there first, it reads and decides again.
+
+Denies found before any holder state is involved (clock skew, a forged or malformed
+credential) skip the snapshot: their commit is only the idempotency and ledger records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+
+from validator.clock import Clock
+from validator.credentials.essc_qr import EsscVerifier
+from validator.credentials.ssc_card import CardTap, CardVerifier
+from validator.credentials.verified import Rejected, VerifiedCredential
+from validator.decision import render_decision
+from validator.ledger.record import LedgerCategory, LedgerRecord
+from validator.policy.engine import PolicyEngine
+from validator.policy.types import PolicyDecision, PolicyInput, Usage
+from validator.reasons import FRAUD_KINDS, Reason
+from validator.state.store import (
+    Commit,
+    Committed,
+    Conflict,
+    Duplicate,
+    Snapshot,
+    SnapshotQuery,
+    Store,
+    StoredResponse,
+    StoreUnavailable,
+)
+
+CLOCK_SKEW_S = 300  # protocol §4
+MAX_ATTEMPTS = 8  # guard conflicts in a row before giving up with 503
+
+
+@dataclass(frozen=True, slots=True)
+class QrScan:
+    qr: str
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationRequest:
+    """A schema-valid, authenticated request; terminal facts come from the registry."""
+
+    terminal_id: str
+    operator: str
+    venue: str
+    request_id: str
+    scanned_at: dt.datetime  # timezone-aware
+    scanned_at_text: str
+    credential: QrScan | CardTap
+    companion: bool
+    body_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """`response` is served with 200, unless `conflict` (409 request_id_conflict).
+
+    `record` is the ledger record of a decision made now; None when an earlier
+    decision was served again (a retry), so nothing is counted twice.
+    """
+
+    response: bytes
+    conflict: bool = False
+    record: LedgerRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    reason: Reason
+    policy: PolicyDecision | None = None
+    spend_nonce: bool = False  # QR reached the replay step: its nonce is used up
+    raise_atc: bool = False  # card counter moves up to this tap's atc
+
+
+class Decider:
+    def __init__(
+        self,
+        *,
+        engine: PolicyEngine,
+        essc: EsscVerifier,
+        card: CardVerifier,
+        store: Store,
+        clock: Clock,
+    ) -> None:
+        self._engine = engine
+        self._essc = essc
+        self._card = card
+        self._store = store
+        self._clock = clock
+
+    async def validate(self, req: ValidationRequest) -> Outcome:
+        now = self._clock.now()
+        today = self._engine.local_date(now)
+        txn_id = os.urandom(16).hex()
+        if abs(now - req.scanned_at.timestamp()) > CLOCK_SKEW_S:
+            return await self._deny_early(req, txn_id, now, Reason.CLOCK_SKEW)
+        try:
+            verified = self._verify(req, now, today)
+        except Rejected as rejected:
+            return await self._deny_early(req, txn_id, now, rejected.reason)
+
+        query = SnapshotQuery(
+            terminal_id=req.terminal_id, request_id=req.request_id, local_date=today,
+            holder_ref=verified.holder_ref, card_no=verified.card_no,
+            card_id=verified.card_id, nonce=verified.nonce, spot_id=_spot_of(req.venue),
+        )
+        for _ in range(MAX_ATTEMPTS):
+            snap = await self._store.snapshot(query)
+            if snap.stored is not None:
+                return _served_again(snap.stored, req)
+            verdict = self._judge(req, verified, snap, now, today)
+            record = self._record(req, txn_id, now, verdict, verified, snap)
+            response = render_decision(req.request_id, txn_id, verdict.reason, verdict.policy)
+            result = await self._store.commit(
+                self._commit(req, today, verified, snap, verdict, record, response)
+            )
+            if isinstance(result, Committed):
+                return Outcome(response=response, record=record)
+            if isinstance(result, Duplicate):
+                return _served_again(result.stored, req)
+            assert isinstance(result, Conflict)
+        raise StoreUnavailable(f"{MAX_ATTEMPTS} guard conflicts in a row")
+
+    # --- steps -----------------------------------------------------------------
+
+    def _verify(self, req: ValidationRequest, now: float, today: dt.date) -> VerifiedCredential:
+        if isinstance(req.credential, QrScan):
+            return self._essc.verify(req.credential.qr, now)
+        return self._card.verify(
+            req.credential, req.terminal_id, int(req.scanned_at.timestamp() // 1), today
+        )
+
+    def _judge(
+        self,
+        req: ValidationRequest,
+        cred: VerifiedCredential,
+        snap: Snapshot,
+        now: float,
+        today: dt.date,
+    ) -> _Verdict:
+        """Protocol §2 steps 7–9 / §3 from the counter on, then the policy."""
+        spend_nonce = raise_atc = False
+        if cred.atc is not None:  # a card tap: the counter
+            high = snap.atc_high
+            raise_atc = high is None or cred.atc > high
+            if cred.late_denial is not None:
+                return _Verdict(cred.late_denial, raise_atc=raise_atc)
+            if not raise_atc:
+                assert high is not None
+                reason = Reason.REPLAYED if cred.atc == high else Reason.CARD_CLONE_SUSPECTED
+                return _Verdict(reason)
+        else:  # a QR: its nonce
+            if snap.nonce_seen:
+                return _Verdict(Reason.REPLAYED)
+            spend_nonce = True
+        if snap.card_block is not None and snap.card_block.active_on(today):
+            return _Verdict(Reason.CARD_BLOCKED, spend_nonce=spend_nonce, raise_atc=raise_atc)
+        if snap.holder_block is not None and snap.holder_block.active_on(today):
+            return _Verdict(Reason.HOLDER_BLOCKED, spend_nonce=spend_nonce, raise_atc=raise_atc)
+        opened = snap.companion_opened_at
+        usage = Usage(
+            concession_rides_today=snap.concession_rides_today,
+            entered_today=snap.entered_today,
+            spot_entries_today=snap.spot_entries_today,
+            companion_primary=opened is not None
+            and 0 <= now - opened <= self._engine.companion_window_s,
+        )
+        policy = self._engine.evaluate(PolicyInput(
+            venue=req.venue,
+            at=dt.datetime.fromtimestamp(now, dt.UTC),
+            birth_date=cred.birth_date,
+            categories=snap.categories,
+            resident=self._engine.is_resident(cred.region),
+            companion=req.companion,
+            usage=usage,
+        ))
+        return _Verdict(policy.reason, policy, spend_nonce=spend_nonce, raise_atc=raise_atc)
+
+    def _commit(
+        self,
+        req: ValidationRequest,
+        today: dt.date,
+        cred: VerifiedCredential,
+        snap: Snapshot,
+        verdict: _Verdict,
+        record: LedgerRecord,
+        response: bytes,
+    ) -> Commit:
+        policy = verdict.policy
+        accepted = policy is not None and policy.accepted
+        spot = _spot_of(req.venue)
+        return Commit(
+            terminal_id=req.terminal_id, request_id=req.request_id,
+            body_sha256=req.body_sha256, response=response, ledger=record.to_json(),
+            local_date=today, holder_ref=cred.holder_ref,
+            nonce=cred.nonce if verdict.spend_nonce else None,
+            card_id=cred.card_id if verdict.raise_atc else None,
+            atc=cred.atc if verdict.raise_atc else None,
+            concession_ride_cap=self._engine.daily_concession_cap
+            if accepted and policy is not None and policy.concession_ride else None,
+            spot_id=spot,
+            spot_capacity=self._engine.spot_capacity(spot)
+            if spot is not None and accepted and policy is not None and policy.spot_entry
+            else None,
+            concession_entry=bool(accepted and policy is not None and policy.concession_entry),
+            companion_use=snap.companion_opened_at
+            if accepted and policy is not None and policy.companion_used else None,
+            companion_open_at=record.decided_at_unix
+            if accepted and policy is not None and policy.primary else None,
+            companion_ttl_s=self._engine.companion_window_s,
+        )
+
+    async def _deny_early(
+        self, req: ValidationRequest, txn_id: str, now: float, reason: Reason
+    ) -> Outcome:
+        record = self._record(req, txn_id, now, _Verdict(reason), None, None)
+        response = render_decision(req.request_id, txn_id, reason, None)
+        result = await self._store.commit(Commit(
+            terminal_id=req.terminal_id, request_id=req.request_id,
+            body_sha256=req.body_sha256, response=response, ledger=record.to_json(),
+            local_date=self._engine.local_date(now),
+        ))
+        if isinstance(result, Duplicate):
+            return _served_again(result.stored, req)
+        return Outcome(response=response, record=record)
+
+    def _record(
+        self,
+        req: ValidationRequest,
+        txn_id: str,
+        now: float,
+        verdict: _Verdict,
+        cred: VerifiedCredential | None,
+        snap: Snapshot | None,
+    ) -> LedgerRecord:
+        engine, policy = self._engine, verdict.policy
+        local_now = engine.local_datetime(dt.datetime.fromtimestamp(now, dt.UTC))
+        today = local_now.date()
+        fare = policy.fare if policy is not None and policy.accepted else None
+        categories: tuple[LedgerCategory, ...] = ()
+        if snap is not None:
+            categories = tuple(LedgerCategory(c.code, c.grade)
+                               for c in snap.categories if c.active_on(today))
+        return LedgerRecord(
+            txn_id=txn_id, request_id=req.request_id, terminal=req.terminal_id,
+            operator=req.operator, venue=req.venue,
+            credential="essc_qr" if isinstance(req.credential, QrScan) else "ssc_card",
+            decision="accept" if fare is not None else "deny", reason=verdict.reason.value,
+            scanned_at=req.scanned_at_text, decided_at=local_now.isoformat(),
+            decided_at_unix=now, policy_version=engine.version, companion=req.companion,
+            holder_ref=cred.holder_ref if cred else None,
+            card_no=cred.card_no if cred else None,
+            age=engine.age_on(cred.birth_date, today) if cred else None,
+            categories=categories,
+            resident=engine.is_resident(cred.region) if cred else None,
+            rule=policy.rule if fare is not None and policy is not None else None,
+            rule_categories=policy.categories if fare is not None and policy else (),
+            fare_class=fare.fare_class.value if fare else None,
+            amount_fen=fare.amount_fen if fare else None,
+            standard_fen=engine.standard_fare(req.venue),
+            fraud=FRAUD_KINDS.get(verdict.reason),
+        )
+
+
+def _served_again(stored: StoredResponse, req: ValidationRequest) -> Outcome:
+    """An earlier decision for this (terminal, request_id): the same bytes, or a 409."""
+    if stored.body_sha256 != req.body_sha256:
+        return Outcome(response=b"", conflict=True)
+    return Outcome(response=stored.response)
+
+
+def _spot_of(venue: str) -> str | None:
+    kind, _, ident = venue.partition(":")
+    return ident if kind == "spot" else None

@@ -1,0 +1,22 @@
+"""Service settings: one frozen model, read once at start-up (from the command line)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    config_dir: Path = Path("config")
+    keys_dir: Path = Path("keys/dev")
+    store_url: str = "memory"  # "memory" | "redis://HOST:PORT/DB"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    level1_cache_size: int = Field(default=65536, ge=0)
+    card_key_cache_size: int = Field(default=65536, ge=0)
+    ledger_retention_days: int = Field(default=400, ge=1)
+    retry_after_s: int = Field(default=1, ge=1)  # Retry-After on 503 store_unavailable
+    access_log: bool = False  # one line per request is too much at thousands per second

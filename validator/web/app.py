@@ -1,0 +1,54 @@
+"""The composition root: `create_app(settings)` wires configuration, keys, store and routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from validator.clock import Clock, SystemClock
+from validator.config import load_config
+from validator.credentials.essc_qr import EsscVerifier
+from validator.credentials.ssc_card import CardVerifier
+from validator.decide import Decider
+from validator.keyset import load_keyset
+from validator.metrics import Metrics
+from validator.settings import Settings
+from validator.state import open_store
+from validator.web import ops, terminals
+from validator.web.appkeys import CLOCK, CONFIG, DECIDER, KEYSET, METRICS, SETTINGS, STORE
+from validator.web.errors import error_middleware
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """Load configuration and keys (errors surface here, before serving) and build the app."""
+    app = web.Application(middlewares=[error_middleware])
+    app[SETTINGS] = settings
+    app[CONFIG] = load_config(settings.config_dir)
+    app[KEYSET] = load_keyset(settings.keys_dir)
+    app[CLOCK] = clock or SystemClock()
+    app[METRICS] = Metrics()
+    app.cleanup_ctx.append(_store_ctx)
+
+    app.router.add_post("/v1/validations", terminals.post_validation)
+    app.router.add_get("/healthz", ops.healthz)
+    app.router.add_get("/readyz", ops.readyz)
+    app.router.add_get("/metrics", ops.metrics)
+    return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, config, keys = app[SETTINGS], app[CONFIG], app[KEYSET]
+    store = await open_store(settings.store_url, clock=app[CLOCK],
+                             ledger_retention_days=settings.ledger_retention_days)
+    app[STORE] = store
+    app[DECIDER] = Decider(
+        engine=config.engine,
+        essc=EsscVerifier(keys.trust_list, level1_cache_size=settings.level1_cache_size),
+        card=CardVerifier(keys.card_master_keys, keys.pepper,
+                          card_key_cache_size=settings.card_key_cache_size),
+        store=store,
+        clock=app[CLOCK],
+    )
+    yield
+    await store.close()

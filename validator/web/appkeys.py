@@ -1,0 +1,21 @@
+"""Typed application keys: everything the composition root puts on the app."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from validator.clock import Clock
+from validator.config import Config
+from validator.decide import Decider
+from validator.keyset import KeySet
+from validator.metrics import Metrics
+from validator.settings import Settings
+from validator.state.store import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+CONFIG = web.AppKey("config", Config)
+KEYSET = web.AppKey("keyset", KeySet)
+CLOCK = web.AppKey("clock", Clock)
+METRICS = web.AppKey("metrics", Metrics)
+STORE = web.AppKey("store", Store)
+DECIDER = web.AppKey("decider", Decider)

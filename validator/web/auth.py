@@ -1,0 +1,69 @@
+"""Terminal request signatures (protocol §4) and operator bearer tokens (§5)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from aiohttp import web
+
+from validator.keyset import KeySet, OperatorToken
+from validator.policy.model import Terminal
+from validator.web.errors import ApiError
+
+TIMESTAMP_WINDOW_S = 300
+
+
+def terminal_string_to_sign(method: str, path: str, timestamp: str, body: bytes) -> bytes:
+    digest = hashlib.sha256(body).hexdigest()
+    return f"{method}\n{path}\n{timestamp}\n{digest}".encode()
+
+
+def authenticate_terminal(
+    request: web.Request,
+    body: bytes,
+    terminals: dict[str, Terminal],
+    keys: KeySet,
+    now: float,
+) -> Terminal:
+    """The registry's terminal for a correctly signed request; else 401, or 403 if disabled.
+
+    Every 401 looks the same from outside, so a caller cannot probe which ids exist.
+    """
+    terminal_id = request.headers.get("X-Terminal-Id", "")
+    timestamp = request.headers.get("X-Timestamp", "")
+    signature = request.headers.get("X-Signature", "")
+    terminal = terminals.get(terminal_id)
+    secret = keys.terminal_secrets.get(terminal_id)
+    if terminal is None or secret is None:
+        raise ApiError(401, "unauthorized", "unknown terminal or bad signature")
+    if not timestamp.isdigit() or len(timestamp) > 12 or abs(now - int(timestamp)) > \
+            TIMESTAMP_WINDOW_S:
+        raise ApiError(401, "unauthorized", "X-Timestamp missing or more than 300 s off")
+    message = terminal_string_to_sign(request.method, request.rel_url.raw_path, timestamp, body)
+    expected = hmac.new(secret, message, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature.lower().encode("ascii", "replace").decode()):
+        raise ApiError(401, "unauthorized", "unknown terminal or bad signature")
+    if not terminal.enabled:
+        raise ApiError(403, "terminal_disabled", f"terminal {terminal_id} is disabled")
+    return terminal
+
+
+def authenticate_operator(request: web.Request, keys: KeySet, *, admin: bool) -> OperatorToken:
+    """The operator token of `Authorization: Bearer …`; 401 if none matches, 403 if a
+    viewer calls an admin endpoint. Tokens are compared by SHA-256, in constant time,
+    against every entry (no early exit that would time which one matched)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "an operator bearer token is required")
+    digest = hashlib.sha256(token.strip().encode("utf-8", "replace")).digest()
+    found: OperatorToken | None = None
+    for entry in keys.operator_tokens:
+        if hmac.compare_digest(entry.sha256, digest):
+            found = entry
+    if found is None:
+        raise ApiError(401, "unauthorized", "unknown operator token")
+    if admin and found.role != "admin":
+        raise ApiError(403, "forbidden", "this call needs the admin role")
+    return found

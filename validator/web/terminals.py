@@ -1,0 +1,60 @@
+"""The terminal API: `POST /v1/validations` (protocol §4). Parse, call the core, answer."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from aiohttp import web
+
+from validator.decide import ValidationRequest
+from validator.web.appkeys import CLOCK, CONFIG, DECIDER, KEYSET, METRICS
+from validator.web.auth import authenticate_terminal
+from validator.web.errors import ApiError
+from validator.web.schema import parse_validation
+
+MAX_BODY_BYTES = 16 * 1024
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The body, or 413 as soon as it is known to be larger than `limit`."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "payload_too_large", f"body over {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "payload_too_large", f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def post_validation(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    app = request.app
+    body = await read_limited(request, MAX_BODY_BYTES)
+    try:
+        terminal = authenticate_terminal(request, body, app[CONFIG].terminals, app[KEYSET],
+                                         app[CLOCK].now())
+    except ApiError as exc:
+        if exc.status == 401:
+            app[METRICS].fraud_signals.labels("bad_terminal_signature").inc()
+        raise
+    parsed = parse_validation(body)
+    outcome = await app[DECIDER].validate(ValidationRequest(
+        terminal_id=terminal.id,
+        operator=terminal.operator,
+        venue=terminal.venue,
+        request_id=parsed.request_id,
+        scanned_at=parsed.scanned_at,
+        scanned_at_text=parsed.scanned_at_text,
+        credential=parsed.credential,
+        companion=parsed.companion,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+    ))
+    if outcome.conflict:
+        raise ApiError(409, "request_id_conflict",
+                       "this request_id was used with a different body")
+    if outcome.record is not None:
+        app[METRICS].record_decision(outcome.record, time.perf_counter() - started)
+    return web.Response(body=outcome.response, content_type="application/json")

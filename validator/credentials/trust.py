@@ -1,0 +1,176 @@
+"""The issuer trust list: a JWKS of e-card platform keys (protocol §6).
+
+Each key has `kid` (unpadded base64url of 8 bytes), `alg` (`ES256` with an EC P-256 key,
+or `EdDSA` with an OKP Ed25519 key), `iss` (informative) and optional `nbf`/`exp` in
+Unix seconds.  Several keys may share a kid (a key roll-over), so a lookup returns every
+*candidate* and the caller tries each (§2 steps 2–3).  A `TrustList` is immutable:
+reloading keys means building a new one.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from validator.credentials import cose
+
+__all__ = ["TrustList", "TrustListError", "TrustedKey", "public_jwk"]
+
+KID_BYTES = 8
+# JOSE name → (COSE alg, JWK kty, JWK crv)
+_ALGS: dict[str, tuple[int, str, str]] = {
+    "ES256": (cose.ALG_ES256, "EC", "P-256"),
+    "EdDSA": (cose.ALG_EDDSA, "OKP", "Ed25519"),
+}
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+class TrustListError(ValueError):
+    """The trust list document is not a valid §6 JWKS; the message names key and field."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TrustedKey:
+    """One issuer public key; `alg` is the COSE number (-7 ES256, -8 EdDSA)."""
+
+    kid: bytes
+    alg: int
+    iss: str
+    public_key: cose.PublicKey
+    nbf: int | None = None
+    exp: int | None = None
+
+    def valid_at(self, now: int) -> bool:
+        return (self.nbf is None or self.nbf <= now) and (self.exp is None or now <= self.exp)
+
+    def verify(self, signature: bytes, data: bytes) -> bool:
+        """ES256 takes a raw 64-byte `r||s`; any other length is simply not valid."""
+        return cose.verify_signature(self.public_key, self.alg, signature, data)
+
+
+class TrustList:
+    """Issuer keys indexed by kid."""
+
+    def __init__(self, keys: Iterable[TrustedKey]) -> None:
+        by_kid: dict[bytes, list[TrustedKey]] = {}
+        for key in keys:
+            by_kid.setdefault(key.kid, []).append(key)
+        self._by_kid = {kid: tuple(group) for kid, group in by_kid.items()}
+
+    def __len__(self) -> int:
+        return sum(len(group) for group in self._by_kid.values())
+
+    def candidates(self, kid: bytes, alg: int, now: int) -> Sequence[TrustedKey]:
+        """Keys with this kid and COSE alg whose `nbf ≤ now ≤ exp` (where present)."""
+        return tuple(k for k in self._by_kid.get(kid, ()) if k.alg == alg and k.valid_at(now))
+
+    @classmethod
+    def from_jwks(cls, doc: object) -> TrustList:
+        """Parse a JWKS document (already JSON-decoded); `TrustListError` on anything wrong."""
+        if not isinstance(doc, Mapping) or not isinstance(doc.get("keys"), list):
+            raise TrustListError("trust list: expected an object with a 'keys' array")
+        return cls(_parse_jwk(index, jwk) for index, jwk in enumerate(doc["keys"]))
+
+
+def _parse_jwk(index: int, jwk: object) -> TrustedKey:
+    where = f"trust list keys[{index}]"
+    if not isinstance(jwk, Mapping):
+        raise TrustListError(f"{where}: not an object")
+    if "d" in jwk:  # a private key in a file that is meant to be public
+        raise TrustListError(f"{where}.d: private key material in the trust list")
+    alg_name = _str(jwk, "alg", where)
+    if alg_name not in _ALGS:
+        raise TrustListError(f"{where}.alg: {alg_name!r} is neither 'ES256' nor 'EdDSA'")
+    alg, kty, crv = _ALGS[alg_name]
+    if _str(jwk, "kty", where) != kty:
+        raise TrustListError(f"{where}.kty: {alg_name} needs kty {kty!r}")
+    if _str(jwk, "crv", where) != crv:
+        raise TrustListError(f"{where}.crv: {alg_name} needs crv {crv!r}")
+    kid = _b64url(jwk, "kid", where)
+    if len(kid) != KID_BYTES:
+        raise TrustListError(f"{where}.kid: {len(kid)} bytes, expected {KID_BYTES}")
+    iss = _str(jwk, "iss", where)
+    if not iss:
+        raise TrustListError(f"{where}.iss: empty")
+    nbf, exp = _time(jwk, "nbf", where), _time(jwk, "exp", where)
+    if nbf is not None and exp is not None and nbf > exp:
+        raise TrustListError(f"{where}.exp: before nbf")
+    return TrustedKey(kid, alg, iss, _public_key(jwk, kty, where), nbf, exp)
+
+
+def _public_key(jwk: Mapping[str, object], kty: str, where: str) -> cose.PublicKey:
+    x = _b64url(jwk, "x", where)
+    y = _b64url(jwk, "y", where) if kty == "EC" else None
+    try:
+        key = cose.public_key_from_coordinates(x, y)
+    except cose.FormatError as exc:
+        raise TrustListError(f"{where}.x: {exc}") from None
+    # Load time is the cheap place to decode an Ed25519 point fully.
+    if not cose.point_is_valid(key):
+        raise TrustListError(f"{where}.x: not an Ed25519 point")
+    return key
+
+
+def _str(jwk: Mapping[str, object], name: str, where: str) -> str:
+    value = jwk.get(name)
+    if not isinstance(value, str):
+        raise TrustListError(f"{where}.{name}: missing or not a string")
+    return value
+
+
+def _b64url(jwk: Mapping[str, object], name: str, where: str) -> bytes:
+    """Unpadded base64url (RFC 7515 §2), canonical: it must re-encode to itself."""
+    text = _str(jwk, name, where)
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise TrustListError(f"{where}.{name}: not unpadded base64url")
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(raw) != text:
+        raise TrustListError(f"{where}.{name}: non-canonical base64url")
+    return raw
+
+
+def _time(jwk: Mapping[str, object], name: str, where: str) -> int | None:
+    value = jwk.get(name)
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:  # bool is an int subclass: refuse it
+        raise TrustListError(f"{where}.{name}: not a non-negative integer of Unix seconds")
+    return value
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def public_jwk(
+    public_key: cose.PublicKey,
+    kid: bytes,
+    alg: str,
+    iss: str,
+    nbf: int | None = None,
+    exp: int | None = None,
+) -> dict[str, object]:
+    """The trust-list JWK for one issuer key (the inverse of `TrustList.from_jwks`)."""
+    if len(kid) != KID_BYTES:
+        raise ValueError(f"kid must be {KID_BYTES} bytes")
+    if alg == "EdDSA" and isinstance(public_key, Ed25519PublicKey):
+        jwk: dict[str, object] = {"kty": "OKP", "crv": "Ed25519",
+                                  "x": _b64(public_key.public_bytes_raw())}
+    elif (alg == "ES256" and isinstance(public_key, ec.EllipticCurvePublicKey)
+          and isinstance(public_key.curve, ec.SECP256R1)):
+        numbers = public_key.public_numbers()
+        jwk = {"kty": "EC", "crv": "P-256", "x": _b64(numbers.x.to_bytes(32, "big")),
+               "y": _b64(numbers.y.to_bytes(32, "big"))}
+    else:
+        raise ValueError(f"alg {alg!r} does not fit a {type(public_key).__name__}")
+    jwk.update(kid=_b64(kid), alg=alg, iss=iss)
+    if nbf is not None:
+        jwk["nbf"] = nbf
+    if exp is not None:
+        jwk["exp"] = exp
+    return jwk

@@ -196,9 +196,10 @@ class Decider:
         record: LedgerRecord,
         response: bytes,
     ) -> Commit:
-        policy = verdict.policy
-        accepted = policy is not None and policy.accepted
+        # Only an accepted decision has effects beyond the token (nonce / counter).
+        eff = verdict.policy if verdict.policy is not None and verdict.policy.accepted else None
         spot = _spot_of(req.venue)
+        engine = self._engine
         return Commit(
             terminal_id=req.terminal_id, request_id=req.request_id,
             body_sha256=req.body_sha256, response=response, ledger=record.to_json(),
@@ -206,18 +207,14 @@ class Decider:
             nonce=cred.nonce if verdict.spend_nonce else None,
             card_id=cred.card_id if verdict.raise_atc else None,
             atc=cred.atc if verdict.raise_atc else None,
-            concession_ride_cap=self._engine.daily_concession_cap
-            if accepted and policy is not None and policy.concession_ride else None,
+            concession_ride_cap=engine.daily_concession_cap
+            if eff and eff.concession_ride else None,
             spot_id=spot,
-            spot_capacity=self._engine.spot_capacity(spot)
-            if spot is not None and accepted and policy is not None and policy.spot_entry
-            else None,
-            concession_entry=bool(accepted and policy is not None and policy.concession_entry),
-            companion_use=snap.companion_opened_at
-            if accepted and policy is not None and policy.companion_used else None,
-            companion_open_at=record.decided_at_unix
-            if accepted and policy is not None and policy.primary else None,
-            companion_ttl_s=self._engine.companion_window_s,
+            spot_capacity=engine.spot_capacity(spot) if eff and eff.spot_entry and spot else None,
+            concession_entry=bool(eff and eff.concession_entry),
+            companion_use=snap.companion_opened_at if eff and eff.companion_used else None,
+            companion_open_at=record.decided_at_unix if eff and eff.primary else None,
+            companion_ttl_s=engine.companion_window_s,
         )
 
     async def _deny_early(

@@ -1,0 +1,263 @@
+"""`MemoryStore`: the embedded store for development and tests, same contract as Redis.
+
+State lives in dicts keyed by the same names as in Redis (`keys.py`), with expiry read
+from the injected `Clock`, so a test can move time. Atomicity comes from asyncio: a
+commit checks its guards and applies its effects without an `await` in between, so no
+other task can interleave. Ledger and audit entry ids are minted in the Redis stream id
+shape (`<ms>-<seq>`, strictly increasing per stream), so paging behaves identically.
+
+Nothing here survives the process, and the ledger is not trimmed to a retention period:
+this store is for a single development process, not for production.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import heapq
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from validator.clock import Clock, SystemClock
+from validator.policy.types import Category
+from validator.state import keys
+from validator.state.keys import CommitKeys, SnapshotKeys
+from validator.state.store import (
+    IDEMPOTENCY_TTL_S,
+    NONCE_TTL_S,
+    USAGE_TTL_S,
+    Block,
+    BlockKind,
+    Commit,
+    CommitResult,
+    Committed,
+    Conflict,
+    Duplicate,
+    Snapshot,
+    SnapshotQuery,
+    StoredResponse,
+)
+
+V = TypeVar("V")
+
+
+class _Expiring(Generic[V]):
+    """A dict whose entries expire; a heap of deadlines reclaims them as time passes."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[V, float]] = {}
+        self._deadlines: list[tuple[float, str]] = []
+
+    def get(self, key: str, now: float) -> V | None:
+        entry = self._data.get(key)
+        if entry is None or entry[1] <= now:
+            return None
+        return entry[0]
+
+    def set(self, key: str, value: V, now: float, ttl_s: float) -> None:
+        deadline = now + ttl_s
+        self._data[key] = (value, deadline)
+        heapq.heappush(self._deadlines, (deadline, key))
+        self._reclaim(now)
+
+    def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    def _reclaim(self, now: float) -> None:
+        # A heap entry may be stale (the key was rewritten with a later deadline since):
+        # only delete when the stored deadline itself has passed.
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            _, key = heapq.heappop(heap)
+            entry = self._data.get(key)
+            if entry is not None and entry[1] <= now:
+                del self._data[key]
+
+
+@dataclass
+class _Stream:
+    """An append-only log with Redis-shaped, strictly increasing entry ids."""
+
+    ids: list[tuple[int, int]] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    entries: list[bytes] = field(default_factory=list)
+
+    def add(self, now: float, entry: bytes) -> str:
+        ms = int(now * 1000)
+        last = self.ids[-1] if self.ids else (0, -1)
+        # Like XADD *: a clock that stands still or steps back reuses the last ms.
+        new = (ms, 0) if ms > last[0] else (last[0], last[1] + 1)
+        name = f"{new[0]}-{new[1]}"
+        self.ids.append(new)
+        self.names.append(name)
+        self.entries.append(entry)
+        return name
+
+    def after(self, after: str | None, count: int) -> list[tuple[str, bytes]]:
+        start = 0 if after is None else bisect.bisect_right(self.ids, keys.parse_entry_id(after))
+        stop = start + max(count, 0)
+        return list(zip(self.names[start:stop], self.entries[start:stop], strict=True))
+
+    def newest(self, count: int) -> list[tuple[str, bytes]]:
+        start = max(len(self.entries) - max(count, 0), 0)
+        pairs = zip(self.names[start:], self.entries[start:], strict=True)
+        return list(reversed(list(pairs)))
+
+
+class MemoryStore:
+    """The `Store` protocol in process memory; TTLs follow `clock`."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._responses: _Expiring[StoredResponse] = _Expiring()
+        self._nonces: _Expiring[bool] = _Expiring()
+        self._counts: _Expiring[int] = _Expiring()  # rides and capacity per day
+        self._entered: _Expiring[bool] = _Expiring()
+        self._companions: _Expiring[float] = _Expiring()
+        self._atc: dict[str, int] = {}  # no expiry: a counter is a card's lifetime fact
+        self._holders: dict[str, tuple[Category, ...]] = {}
+        self._blocks: dict[str, Block] = {}
+        self._ledgers: dict[dt.date, _Stream] = {}
+        self._audit = _Stream()
+
+    # --- the decision path ---
+
+    async def snapshot(self, query: SnapshotQuery) -> Snapshot:
+        """What the decision needs, read at one instant (no await inside)."""
+        now, ks = self._clock.now(), SnapshotKeys.of(query)
+        return Snapshot(
+            stored=self._responses.get(ks.stored, now),
+            nonce_seen=ks.nonce is not None and self._nonces.get(ks.nonce, now) is not None,
+            atc_high=None if ks.atc is None else self._atc.get(ks.atc),
+            card_block=None if ks.card_block is None else self._blocks.get(ks.card_block),
+            holder_block=None if ks.holder_block is None else self._blocks.get(ks.holder_block),
+            categories=() if ks.holder is None else self._holders.get(ks.holder, ()),
+            concession_rides_today=0 if ks.rides is None else self._count(ks.rides, now),
+            entered_today=ks.entered is not None and self._entered.get(ks.entered, now) is not None,
+            spot_entries_today=0 if ks.capacity is None else self._count(ks.capacity, now),
+            companion_opened_at=None
+            if ks.companion is None
+            else self._companions.get(ks.companion, now),
+        )
+
+    async def commit(self, commit: Commit) -> CommitResult:
+        """Guards, then every effect, with no await in between: atomic under asyncio."""
+        now = self._clock.now()
+        idem = keys.idempotency(commit.terminal_id, commit.request_id)
+        stored = self._responses.get(idem, now)
+        if stored is not None:
+            return Duplicate(stored)
+        ks = CommitKeys.of(commit)
+        failed = self._failed_guard(commit, ks, now)
+        if failed is not None:
+            return Conflict(failed)
+        self._apply(commit, ks, now)
+        self._responses.set(
+            idem, StoredResponse(commit.body_sha256, commit.response), now, IDEMPOTENCY_TTL_S
+        )
+        ledger = self._ledgers.setdefault(commit.local_date, _Stream())
+        return Committed(ledger.add(now, commit.ledger))
+
+    def _count(self, key: str, now: float) -> int:
+        return self._counts.get(key, now) or 0
+
+    def _failed_guard(self, c: Commit, ks: CommitKeys, now: float) -> str | None:
+        """The first guard that no longer holds, in the order of store.Conflict."""
+        if ks.nonce is not None and self._nonces.get(ks.nonce, now) is not None:
+            return "nonce"
+        if ks.atc is not None and c.atc is not None:
+            high = self._atc.get(ks.atc)
+            if high is not None and high >= c.atc:
+                return "atc"
+        if self._at_limit(ks.rides, c.concession_ride_cap, now):
+            return "concession_ride"
+        if self._at_limit(ks.capacity, c.spot_capacity, now):
+            return "capacity"
+        if ks.entered is not None and self._entered.get(ks.entered, now) is not None:
+            return "entered"
+        use = c.companion_use
+        if ks.companion is not None and use is not None:
+            # Exact float equality: the window must be the very one the decision saw.
+            return "companion" if self._companions.get(ks.companion, now) != use else None
+        return None
+
+    def _at_limit(self, key: str | None, limit: int | None, now: float) -> bool:
+        return key is not None and limit is not None and self._count(key, now) >= limit
+
+    def _apply(self, c: Commit, ks: CommitKeys, now: float) -> None:
+        if ks.nonce is not None:
+            self._nonces.set(ks.nonce, True, now, NONCE_TTL_S)
+        if ks.atc is not None and c.atc is not None:
+            self._atc[ks.atc] = c.atc
+        for counter in (ks.rides, ks.capacity):
+            if counter is not None:
+                self._counts.set(counter, self._count(counter, now) + 1, now, USAGE_TTL_S)
+        if ks.entered is not None:
+            self._entered.set(ks.entered, True, now, USAGE_TTL_S)
+        if ks.companion is not None:
+            if c.companion_use is not None:
+                self._companions.delete(ks.companion)
+            if c.companion_open_at is not None:  # float(): an int stamp reads back as Redis's
+                opened = float(c.companion_open_at)
+                self._companions.set(ks.companion, opened, now, c.companion_ttl_s)
+
+    # --- eligibility registry ---
+
+    async def get_holder(self, holder_ref: str) -> tuple[Category, ...] | None:
+        return self._holders.get(keys.holder(holder_ref))
+
+    async def put_holders(self, records: list[tuple[str, tuple[Category, ...]]]) -> list[bool]:
+        """Upsert a batch; per record, True if it was created (else updated)."""
+        created = []
+        for ref, categories in records:
+            key = keys.holder(ref)
+            created.append(key not in self._holders)
+            self._holders[key] = tuple(categories)
+        return created
+
+    async def delete_holder(self, holder_ref: str) -> bool:
+        return self._holders.pop(keys.holder(holder_ref), None) is not None
+
+    # --- block lists ---
+
+    async def get_block(self, kind: BlockKind, ident: str) -> Block | None:
+        return self._blocks.get(keys.block(kind, ident))
+
+    async def put_block(self, kind: BlockKind, ident: str, block: Block) -> Block | None:
+        """Set a block; answers the previous one (None if there was none)."""
+        key = keys.block(kind, ident)
+        previous = self._blocks.get(key)
+        self._blocks[key] = block
+        return previous
+
+    async def delete_block(self, kind: BlockKind, ident: str) -> Block | None:
+        """Remove a block; answers the removed one (None if there was none)."""
+        return self._blocks.pop(keys.block(kind, ident), None)
+
+    # --- ledger and audit log ---
+
+    async def ledger_read(
+        self, day: dt.date, after: str | None = None, count: int = 1000
+    ) -> list[tuple[str, bytes]]:
+        """Records of `day`'s ledger in commit order, after id `after` (exclusive)."""
+        stream = self._ledgers.get(day)
+        if stream is None:
+            if after is not None:
+                keys.parse_entry_id(after)  # a malformed id is an error on every day
+            return []
+        return stream.after(after, count)
+
+    async def audit_append(self, entry: bytes) -> str:
+        return self._audit.add(self._clock.now(), entry)
+
+    async def audit_read(self, count: int = 100) -> list[tuple[str, bytes]]:
+        """The newest `count` audit entries, newest first."""
+        return self._audit.newest(count)
+
+    # --- lifecycle ---
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

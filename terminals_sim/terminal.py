@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 
 from terminals_sim.signing import sign_headers
 
@@ -27,8 +28,8 @@ def _parse(raw: bytes) -> dict[str, Any]:
     """The JSON object of a reply; a non-JSON reply (a proxy page, a 500) parses as {}
     so the caller still sees its status instead of a decode error."""
     try:
-        parsed = json.loads(raw) if raw else {}
-    except ValueError:
+        parsed = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
 
@@ -52,6 +53,7 @@ class TerminalClient:
         self.secret = secret
         self.timeout_s = timeout_s
         self.retries = retries
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     @staticmethod
     def new_request_id() -> str:
@@ -76,7 +78,7 @@ class TerminalClient:
             try:
                 async with self.session.post(
                     self.base_url + path, data=body, headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                    timeout=self._timeout,
                 ) as resp:
                     raw = await resp.read()
                     return Reply(resp.status, _parse(raw), raw)

@@ -1,0 +1,166 @@
+"""The simulator's command line: `python -m terminals_sim COMMAND ...`.
+
+    load        open-loop load test at a fixed rate; report.json + report.html
+    scenarios   every scenario once; exit 1 on any mismatch
+    demo        a modest realistic stream until Ctrl-C (for `make run`)
+    population  write a population's registry.ndjson and blocks.ndjson
+
+Every command talks to loopback only (127.0.0.0/8, ::1, localhost). Exit codes: 0 fine,
+1 mismatches (or failed scenarios), 2 bad usage or set-up (bad URL, key set, config,
+registry refused).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import aiohttp
+
+from terminals_sim.cityconf import ConfigProblem, load_city_config
+from terminals_sim.demo import DemoOptions, run_demo
+from terminals_sim.keyset import KeySetProblem, load_sim_keys
+from terminals_sim.loader import LoadError, register, write_exports
+from terminals_sim.loadtest import LoadOptions, run_load
+from terminals_sim.netguard import NotLoopback, require_loopback
+from terminals_sim.population import Population
+from terminals_sim.scenarios import ALL, run_scenarios
+from terminals_sim.traffic import MODES
+
+__all__ = ["main"]
+
+
+def _common(p: argparse.ArgumentParser, *, url: bool = True) -> None:
+    if url:
+        p.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8080")
+    p.add_argument("--keys", type=Path, required=True, help="key set folder (protocol §6)")
+    p.add_argument("--config", type=Path, default=Path("config"))
+    p.add_argument("--seed", type=int, help="population seed (default: random, printed)")
+
+
+def _registry(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--admin-token", help="load registry and blocks by the operator API")
+    p.add_argument("--admin-token-file", type=Path, help="read the admin token from a file")
+    p.add_argument("--store", help="persistent store URL: load by `python -m validator` CLI")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m terminals_sim", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    load = sub.add_parser("load", help="open-loop load test")
+    _common(load)
+    _registry(load)
+    load.add_argument("--rate", type=float, required=True, help="requests per second")
+    load.add_argument("--duration", type=float, required=True, help="seconds of scheduling")
+    load.add_argument("--terminals", type=int, default=8, help="terminals to simulate")
+    load.add_argument("--scenario", default="bus-taps", choices=sorted(MODES))
+    load.add_argument("--out", type=Path, help="folder for report.json and report.html")
+    load.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    load.add_argument("--population", type=int,
+                      help="holders (default: max(2000, 3 × rate))")
+    load.add_argument("--drain", type=float, default=10.0, help="seconds to wait at the end")
+    load.add_argument("--timeout", type=float, default=2.0, help="per-attempt timeout (s)")
+    load.add_argument("--faults", type=float, default=0.0, help="share of fault requests")
+    load.add_argument("--quiet", action="store_true", help="no progress line")
+    load.set_defaults(run=_load)
+
+    sc = sub.add_parser("scenarios", help="run every scenario once")
+    _common(sc)
+    _registry(sc)
+    sc.add_argument("--only", help="comma-separated scenario names: " +
+                    ",".join(s.name for s in ALL))
+    sc.add_argument("--json", type=Path, help="also write the report as JSON here")
+    sc.set_defaults(run=_scenarios)
+
+    demo = sub.add_parser("demo", help="a realistic stream until interrupted")
+    _common(demo)
+    _registry(demo)
+    demo.add_argument("--rate", type=float, default=10.0)
+    demo.add_argument("--population", type=int, default=300)
+    demo.add_argument("--every", type=float, default=5.0, help="seconds between summaries")
+    demo.set_defaults(run=_demo)
+
+    pop = sub.add_parser("population", help="export a population's registry and blocks "
+                                            "(and load them into a service with --url)")
+    _common(pop, url=False)
+    _registry(pop)
+    pop.add_argument("--url", help="also load them into this service (token or store)")
+    pop.add_argument("--size", type=int, default=1000)
+    pop.add_argument("--out", type=Path, required=True)
+    pop.add_argument("--by", choices=["holder_ref", "ssn"], default="holder_ref")
+    pop.set_defaults(run=_population)
+    return p
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    if args.admin_token_file is not None:
+        return str(args.admin_token_file.read_text("utf-8").strip())
+    return args.admin_token  # type: ignore[no-any-return]
+
+
+def _load(args: argparse.Namespace) -> int:
+    doc = asyncio.run(run_load(LoadOptions(
+        url=args.url, keys_dir=args.keys, config_dir=args.config, rate=args.rate,
+        duration_s=args.duration, terminals=args.terminals, scenario=args.scenario,
+        out_dir=args.out, connections=args.connections, population=args.population,
+        seed=args.seed, admin_token=_token(args), store_url=args.store, drain_s=args.drain,
+        timeout_s=args.timeout, fault_share=args.faults, progress=not args.quiet)))
+    return 1 if doc["mismatches"] else 0
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    only = [name.strip() for name in args.only.split(",")] if args.only else None
+    report = asyncio.run(run_scenarios(args.url, args.keys, args.config, _token(args),
+                                       store_url=args.store, seed=args.seed, only=only))
+    print(report.text())
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False), "utf-8")
+    return 0 if report.ok else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    options = DemoOptions(url=args.url, keys_dir=args.keys, config_dir=args.config,
+                          rate=args.rate, population=args.population, every_s=args.every,
+                          seed=args.seed, admin_token=_token(args), store_url=args.store)
+    try:
+        mismatches = asyncio.run(run_demo(options))
+    except KeyboardInterrupt:
+        print("demo stopped", file=sys.stderr)
+        return 0
+    return 1 if mismatches else 0
+
+
+def _population(args: argparse.Namespace) -> int:
+    keys, city = load_sim_keys(args.keys), load_city_config(args.config)
+    population = Population(keys, city, seed=args.seed if args.seed is not None else 1)
+    holders = population.generate(args.size)
+    registry, blocks = write_exports(holders, args.out, by=args.by)
+    print(f"{len(holders)} holders: wrote {registry} and {blocks}")
+    if args.url:
+        url = require_loopback(args.url)
+
+        async def push() -> str:
+            async with aiohttp.ClientSession() as session:
+                done = await register(session, url, holders, admin_token=_token(args),
+                                      store_url=args.store, keys_dir=args.keys,
+                                      config_dir=args.config, workdir=args.out)
+            return done.message
+
+        print(asyncio.run(push()))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        result: int = args.run(args)
+    except (NotLoopback, ConfigProblem, KeySetProblem, LoadError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return result

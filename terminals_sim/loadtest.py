@@ -1,0 +1,120 @@
+"""`python -m terminals_sim load`: set up, run the open loop, report.
+
+Set-up happens before the clock starts: the population is drawn, its registry and block
+list are loaded (when a token or a store URL allows), and the QR codes the run will need
+are pre-built (`qrpool.py`). Then `OpenLoop` drives `Traffic` at the fixed rate, a
+progress line is printed each second, and the report is printed and written to
+`--out` as report.json and report.html.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+import os
+import secrets
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from terminals_sim.cityconf import load_city_config
+from terminals_sim.keyset import load_sim_keys
+from terminals_sim.load import OpenLoop
+from terminals_sim.loader import register
+from terminals_sim.netguard import require_loopback
+from terminals_sim.oracle import Oracle
+from terminals_sim.population import Population
+from terminals_sim.qrpool import QrPool, estimate_build_s
+from terminals_sim.report import build_report, render_text, write_report
+from terminals_sim.stats import RunStats
+from terminals_sim.terminals import Fleet
+from terminals_sim.traffic import MODES, Traffic
+
+__all__ = ["LoadOptions", "run_load"]
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    url: str
+    keys_dir: Path
+    config_dir: Path = Path("config")
+    rate: float = 100.0
+    duration_s: float = 10.0
+    terminals: int = 8
+    scenario: str = "bus-taps"
+    out_dir: Path | None = None
+    connections: int = 64
+    population: int | None = None  # default: enough idle holders for 3 s of latency
+    seed: int | None = None
+    admin_token: str | None = None
+    store_url: str | None = None
+    drain_s: float = 10.0
+    timeout_s: float = 2.0
+    fault_share: float = 0.0
+    progress: bool = True
+
+
+def _progress(stats: RunStats, now_s: float) -> None:
+    print(stats.progress_line(now_s), flush=True)
+
+
+async def run_load(opts: LoadOptions) -> dict[str, Any]:
+    """Run one load test and return the report document (also written to `out_dir`)."""
+    url = require_loopback(opts.url)
+    if opts.scenario not in MODES:
+        raise ValueError(f"unknown load scenario {opts.scenario!r}; one of {sorted(MODES)}")
+    keys, city = load_sim_keys(opts.keys_dir), load_city_config(opts.config_dir)
+    seed = secrets.randbits(32) if opts.seed is None else opts.seed
+    setup_started = time.perf_counter()
+    population = Population(keys, city, seed=seed)
+    holders = population.generate(opts.population or max(2000, int(opts.rate * 3)))
+    qr_total = math.ceil(opts.rate * opts.duration_s * MODES[opts.scenario][1])
+    workers = os.cpu_count() or 1
+    pool = QrPool(time.time() + (estimate_build_s(qr_total, workers) if qr_total else 0))
+    # before the HTTP session: the pre-build may fork worker processes
+    await pool.prebuild([h for h in holders if h.has_ecard], qr_total, opts.duration_s,
+                        workers=workers)
+    connector = aiohttp.TCPConnector(limit=opts.connections, limit_per_host=opts.connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        with tempfile.TemporaryDirectory(prefix="sim-registry-") as workdir:
+            registration = await register(
+                session, url, holders, admin_token=opts.admin_token, store_url=opts.store_url,
+                keys_dir=opts.keys_dir, config_dir=opts.config_dir, workdir=Path(workdir))
+        oracle = Oracle(city, registry_loaded=registration.loaded)
+        if registration.loaded:
+            oracle.blocked_cards.update(c.card_no for h in holders for c in h.lost_cards)
+        fleet = Fleet(city, keys, session, url, timeout_s=opts.timeout_s)
+        kinds = MODES[opts.scenario][0]
+        chosen = sorted((t for t in fleet.enabled if t.spec.kind in kinds), key=lambda t: t.id)
+        terminals = chosen[:opts.terminals]
+        traffic = Traffic(city, terminals, holders, oracle, mode=opts.scenario, qr_pool=pool,
+                          seed=seed, fault_share=opts.fault_share)
+        # start when the first window begins: codes used earlier would be too early
+        await asyncio.sleep(max(pool.start_wall - time.time(), 0))
+        setup_s = time.perf_counter() - setup_started
+        print(f"set-up {setup_s:.1f} s: {len(holders)} holders (seed {seed}), "
+              f"{len(terminals)} terminals, {qr_total} QR codes pre-built; "
+              f"{registration.message}", flush=True)
+        loop = OpenLoop(opts.rate, opts.duration_s, traffic.send, drain_s=opts.drain_s,
+                        on_tick=_progress if opts.progress else None)
+        started = dt.datetime.now(dt.UTC)
+        stats = await loop.run()
+    meta = {"url": url, "scenario": opts.scenario, "rate": opts.rate,
+            "duration_s": opts.duration_s, "terminals": len(terminals),
+            "terminals_requested": opts.terminals, "connections": opts.connections,
+            "population": len(holders), "seed": seed, "registry": registration.message,
+            "qr_prebuilt": qr_total, "qr_built_live": pool.built_live,
+            "fault_share": opts.fault_share, "started_utc": started.isoformat(timespec="seconds"),
+            "setup_s": round(setup_s, 2), "cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    doc = build_report(stats, meta)
+    print(render_text(doc), flush=True)
+    if opts.out_dir is not None:
+        json_path, html_path = write_report(doc, opts.out_dir)
+        print(f"wrote {json_path} and {html_path}", flush=True)
+    return doc

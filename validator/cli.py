@@ -1,20 +1,25 @@
-"""The command line (protocol §7): `python -m validator keys|serve|holders|blocks ...`."""
+"""The command line (protocol §7): `python -m validator keys|serve|holders|blocks|settlement`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import datetime as dt
+import json
 import logging
+import re
 import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+from validator.audit import CLI
 from validator.config import ConfigError, load_config
+from validator.holders import changes
 from validator.holders.ref import is_holder_ref
 from validator.holders.registry import InvalidHolder, import_ndjson, parse_date
 from validator.keygen import add_card_master_key, init_keyset
 from validator.keyset import KeySetError, load_keyset
+from validator.ledger.settlement import settle
 from validator.settings import Settings
 from validator.state import StoreUrlError, open_store
 from validator.state.store import Block, Store, StoreUnavailable
@@ -76,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--until", help="YYYY-MM-DD, inclusive")
     b.add_argument("--store", required=True)
     b.set_defaults(run=_blocks)
+
+    r = sub.add_parser("settlement", help="a local day's settlement report, from the ledger")
+    r.add_argument("--date", required=True, help="YYYY-MM-DD, the city's local date")
+    r.add_argument("--store", required=True)
+    r.add_argument("--config", type=Path, default=Path("config"))
+    r.add_argument("--operator", help="only this operator id")
+    r.add_argument("--csv", action="store_true", help="the rows as CSV instead of JSON")
+    r.set_defaults(run=_settlement)
     return p
 
 
@@ -150,15 +163,43 @@ def _blocks(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         store = await _persistent_store(args.store)
+        now = dt.datetime.now(dt.UTC).timestamp()
         try:
+            # Through `changes`, so the audit log records the change (who = "cli").
             if args.action == "add":
-                old = await store.put_block(args.kind, args.ident, Block(args.reason, until))
+                old = await changes.put_block(store, CLI, args.kind, args.ident,
+                                              Block(args.reason, until), now)
                 print(f"{args.kind} {args.ident} blocked" + (" (updated)" if old else ""))
                 return 0
-            removed = await store.delete_block(args.kind, args.ident)
+            removed = await changes.delete_block(store, CLI, args.kind, args.ident, now)
             print(f"{args.kind} {args.ident} " + ("unblocked" if removed else "was not blocked"))
             return 0 if removed else 1
         finally:
             await store.close()
+
+    return asyncio.run(run())
+
+
+def _settlement(args: argparse.Namespace) -> int:
+    """The same report as `GET /v1/settlement`: JSON (as the API answers) or CSV."""
+    day = parse_date(args.date, "--date") if re.fullmatch(r"[0-9-]{10}", args.date) else None
+    if day is None:
+        raise UsageError(f"--date {args.date!r}: expected YYYY-MM-DD")
+    operators = {o.id for o in load_config(args.config).city.operators}
+    if args.operator is not None and args.operator not in operators:
+        # Not an error: a past day may name an operator the city has since dropped.
+        print(f"warning: {args.operator} is not an operator of {args.config}", file=sys.stderr)
+
+    async def run() -> int:
+        store = await _persistent_store(args.store)
+        try:
+            report = await settle(store, day, args.operator)
+        finally:
+            await store.close()
+        if args.csv:
+            sys.stdout.write(report.as_csv())
+        else:
+            print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        return 0
 
     return asyncio.run(run())

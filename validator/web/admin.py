@@ -1,0 +1,207 @@
+"""The operator API's registry side (protocol §5): holders, imports, block lists, audit.
+
+Handlers are thin: check the role, parse, call `validator.holders.changes` (which also
+writes the audit entry), serialise. `setup_routes` also registers the policy, the
+settlement and the OpenAPI routes, so the composition root has one call to make.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import StreamReader, web
+
+from validator import audit
+from validator.holders import changes
+from validator.holders.ref import is_holder_ref
+from validator.holders.registry import InvalidHolder, parse_categories
+from validator.state.store import BlockKind
+from validator.web import openapi, policy_api, settlement_api
+from validator.web.appkeys import KEYSET, STORE
+from validator.web.errors import ApiError, invalid
+from validator.web.operator_request import admin, json_object, now, today, viewer
+
+HOLDER = "/v1/admin/holders/{holder_ref}"
+IMPORT = "/v1/admin/holders:import"
+BLOCKED_CARD = "/v1/admin/blocked-cards/{card_no}"
+BLOCKED_HOLDER = "/v1/admin/blocked-holders/{holder_ref}"
+AUDIT = "/v1/admin/audit"
+
+MAX_LINE_BYTES = 64 * 1024  # an NDJSON line longer than this is rejected, not buffered
+_CHUNK_BYTES = 64 * 1024
+_TOO_LONG = b"\0"  # stands in for an over-long line: the parser rejects it, we relabel it
+DEFAULT_AUDIT_LIMIT = 100
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register every operator route (and /openapi.json) on `app`."""
+    app.router.add_get(HOLDER, get_holder)
+    app.router.add_put(HOLDER, put_holder)
+    app.router.add_delete(HOLDER, delete_holder)
+    app.router.add_post(IMPORT, import_holders)
+    lists: tuple[tuple[str, BlockKind, str], ...] = (
+        (BLOCKED_CARD, "card", "card_no"), (BLOCKED_HOLDER, "holder", "holder_ref"))
+    for path, kind, param in lists:
+        get, put, delete = _block_handlers(kind, param)
+        app.router.add_get(path, get)
+        app.router.add_put(path, put)
+        app.router.add_delete(path, delete)
+    app.router.add_get(AUDIT, get_audit)
+    policy_api.setup_routes(app)
+    settlement_api.setup_routes(app)
+    openapi.setup_routes(app)
+
+
+# --- the eligibility registry -------------------------------------------------------
+
+
+def _holder_ref(request: web.Request) -> str:
+    ref = request.match_info["holder_ref"]
+    if not is_holder_ref(ref):
+        raise invalid("holder_ref: expected 32 lowercase hex characters")
+    return ref
+
+
+async def get_holder(request: web.Request) -> web.Response:
+    viewer(request)
+    ref = _holder_ref(request)
+    categories = await request.app[STORE].get_holder(ref)
+    if categories is None:
+        raise ApiError(404, "not_found", f"holder {ref} is not in the registry")
+    return web.json_response({"holder_ref": ref,
+                              "categories": changes.categories_json(categories)})
+
+
+async def put_holder(request: web.Request) -> web.Response:
+    actor = admin(request)
+    ref = _holder_ref(request)
+    doc = await json_object(request)
+    # The GET representation may be sent back as it is, holder_ref included.
+    unknown = set(doc) - {"categories", "holder_ref"}
+    if unknown:
+        raise invalid(f"unknown field(s) {sorted(unknown)}")
+    if "holder_ref" in doc and doc["holder_ref"] != ref:
+        raise invalid("holder_ref: differs from the holder_ref of the path")
+    if "categories" not in doc:
+        raise invalid("categories: required (an empty list clears them)")
+    try:
+        categories = parse_categories(doc["categories"])
+    except InvalidHolder as exc:
+        raise invalid(str(exc)) from None
+    await changes.put_holder(request.app[STORE], actor, ref, categories, now(request))
+    return web.json_response({"holder_ref": ref,
+                              "categories": changes.categories_json(categories)})
+
+
+async def delete_holder(request: web.Request) -> web.Response:
+    actor = admin(request)
+    ref = _holder_ref(request)
+    if not await changes.delete_holder(request.app[STORE], actor, ref, now(request)):
+        raise ApiError(404, "not_found", f"holder {ref} is not in the registry")
+    return web.Response(status=204)
+
+
+async def import_holders(request: web.Request) -> web.Response:
+    """NDJSON of any size, read line by line as it arrives (never the whole body)."""
+    actor = admin(request)
+    too_long: set[int] = set()
+    report = await changes.import_holders(
+        request.app[STORE], actor, ndjson_lines(request.content, too_long),
+        request.app[KEYSET].pepper, today(request), now(request),
+    )
+    report.rejected = [(n, f"line longer than {MAX_LINE_BYTES} bytes" if n in too_long else e)
+                       for n, e in report.rejected]
+    return web.json_response(report.as_dict())
+
+
+async def ndjson_lines(content: StreamReader, too_long: set[int]) -> AsyncIterator[bytes]:
+    """The body's lines without their `\\n`, in bounded memory.
+
+    A line over MAX_LINE_BYTES is not buffered: it is skipped to its end, its number
+    added to `too_long` and a placeholder yielded, so the numbering stays right.
+    """
+    buffer = bytearray()
+    number, overflow = 0, False
+    async for chunk in content.iter_chunked(_CHUNK_BYTES):
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            number += 1
+            if not overflow:
+                buffer += chunk[start:end]
+            overflow = overflow or len(buffer) > MAX_LINE_BYTES
+            if overflow:
+                too_long.add(number)
+            yield _TOO_LONG if overflow else bytes(buffer)
+            buffer.clear()
+            overflow, start = False, end + 1
+        if not overflow:
+            buffer += chunk[start:]
+            if len(buffer) > MAX_LINE_BYTES:
+                overflow = True
+                buffer.clear()
+    if buffer or overflow:  # a last line without its newline
+        number += 1
+        if overflow:
+            too_long.add(number)
+        yield _TOO_LONG if overflow else bytes(buffer)
+
+
+# --- block lists --------------------------------------------------------------------
+
+
+def _block_handlers(kind: BlockKind, param: str) -> tuple[Handler, Handler, Handler]:
+    """GET / PUT / DELETE for one block list; `param` names the path's id."""
+
+    def ident_of(request: web.Request) -> str:
+        ident = request.match_info[param]
+        valid = changes.is_card_no(ident) if kind == "card" else is_holder_ref(ident)
+        if not valid:
+            raise invalid("card_no: expected 9 characters of [A-Z0-9]" if kind == "card"
+                          else "holder_ref: expected 32 lowercase hex characters")
+        return ident
+
+    def not_found(ident: str) -> ApiError:
+        return ApiError(404, "not_found", f"{kind} {ident} is not blocked")
+
+    async def get(request: web.Request) -> web.StreamResponse:
+        viewer(request)
+        ident = ident_of(request)
+        block = await request.app[STORE].get_block(kind, ident)
+        if block is None:
+            raise not_found(ident)
+        return web.json_response({param: ident, **changes.block_json(block)})
+
+    async def put(request: web.Request) -> web.StreamResponse:
+        actor = admin(request)
+        ident = ident_of(request)
+        try:
+            block = changes.parse_block(await json_object(request, empty_ok=True),
+                                        today(request))
+        except InvalidHolder as exc:
+            raise invalid(str(exc)) from None
+        await changes.put_block(request.app[STORE], actor, kind, ident, block, now(request))
+        return web.json_response({param: ident, **changes.block_json(block)})
+
+    async def delete(request: web.Request) -> web.StreamResponse:
+        actor = admin(request)
+        ident = ident_of(request)
+        if await changes.delete_block(request.app[STORE], actor, kind, ident,
+                                      now(request)) is None:
+            raise not_found(ident)
+        return web.Response(status=204)
+
+    return get, put, delete
+
+
+# --- the audit log ------------------------------------------------------------------
+
+
+async def get_audit(request: web.Request) -> web.Response:
+    viewer(request)
+    raw = request.query.get("limit", str(DEFAULT_AUDIT_LIMIT))
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= audit.MAX_READ):
+        raise invalid(f"limit: expected an integer 1-{audit.MAX_READ}")
+    entries = await audit.read(request.app[STORE], int(raw))
+    return web.json_response({"entries": entries})

@@ -1,0 +1,84 @@
+"""Plumbing shared by the operator API's handlers: roles, JSON bodies, query values.
+
+Every operator handler starts with `viewer(request)` or `admin(request)` — before it
+looks at the path or the body, so an unauthenticated caller learns nothing from a 400.
+The token itself is never logged or echoed; only its name and role reach the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from validator.audit import Actor
+from validator.keyset import OperatorToken
+from validator.web.appkeys import CLOCK, CONFIG, KEYSET
+from validator.web.auth import authenticate_operator
+from validator.web.errors import invalid
+from validator.web.terminals import read_limited
+
+MAX_JSON_BODY_BYTES = 64 * 1024
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # not the ISO week forms 3.11 takes
+
+
+def viewer(request: web.Request) -> Actor:
+    """Any valid operator token (401 otherwise): every GET and the two dry runs."""
+    return _actor(authenticate_operator(request, request.app[KEYSET], admin=False))
+
+
+def admin(request: web.Request) -> Actor:
+    """An admin token (401 without a valid token, 403 for a viewer)."""
+    return _actor(authenticate_operator(request, request.app[KEYSET], admin=True))
+
+
+def _actor(token: OperatorToken) -> Actor:
+    return Actor(token.name, token.role)
+
+
+async def json_object(
+    request: web.Request, limit: int = MAX_JSON_BODY_BYTES, *, empty_ok: bool = False
+) -> dict[str, Any]:
+    """The body as a JSON object; 413 over `limit`, 400 if not an object.
+
+    With `empty_ok`, an empty body reads as `{}` (a block with neither reason nor until).
+    """
+    body = await read_limited(request, limit)
+    if empty_ok and not body.strip():
+        return {}
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise invalid(f"body is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise invalid("body: expected a JSON object")
+    return doc
+
+
+def query_date(request: web.Request, name: str = "date") -> dt.date:
+    """A required `YYYY-MM-DD` query parameter."""
+    value = request.query.get(name)
+    if value is None:
+        raise invalid(f"{name}: required, YYYY-MM-DD")
+    return parse_day(value, name)
+
+
+def parse_day(value: object, name: str) -> dt.date:
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise invalid(f"{name}: expected YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise invalid(f"{name}: {value!r} is not a real date (YYYY-MM-DD)") from None
+
+
+def now(request: web.Request) -> float:
+    return request.app[CLOCK].now()
+
+
+def today(request: web.Request) -> dt.date:
+    """The city's local date now: the day SSN and `until` checks are made against."""
+    return request.app[CONFIG].engine.local_date(now(request))

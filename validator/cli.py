@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from validator.audit import CLI
 from validator.config import ConfigError, load_config
 from validator.holders import changes
 from validator.holders.ref import is_holder_ref
-from validator.holders.registry import InvalidHolder, import_ndjson, parse_date
+from validator.holders.registry import InvalidHolder, parse_date
 from validator.keygen import add_card_master_key, init_keyset
 from validator.keyset import KeySetError, load_keyset
 from validator.ledger.settlement import settle
@@ -144,7 +145,8 @@ def _holders_load(args: argparse.Namespace) -> int:
         store = await _persistent_store(args.store)
         try:
             today = engine.local_date(dt.datetime.now(dt.UTC).timestamp())
-            report = await import_ndjson(lines(), store, keys.pepper, today)
+            report = await changes.import_holders(store, CLI, lines(), keys.pepper, today,
+                                          time.time())
         finally:
             await store.close()
         print(f"created {report.created}, updated {report.updated}, "

@@ -146,9 +146,11 @@ def served(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, Path]]:
 def test_serve_accepts_a_hand_written_key_set(served: tuple[str, Path], redis_url: str) -> None:
     url, keys = served
     issuer = _foreign_keyset_issuer(keys)
-    secret = bytes.fromhex(json.loads((keys / "terminal-secrets.json").read_text())["T-BUS-K1-001"])
+    secrets = json.loads((keys / "terminal-secrets.json").read_text())
+    secret = bytes.fromhex(secrets["T-BUS-K1-001"])
     pepper = bytes.fromhex((keys / "holder-pepper.hex").read_text())
-    master = bytes.fromhex(json.loads((keys / "card-master-keys.json").read_text())["keys"][1]["key"])
+    masters = json.loads((keys / "card-master-keys.json").read_text())["keys"]
+    master = bytes.fromhex(masters[1]["key"])
     birth = dt.date(1950, 3, 1)
     ssn = make_ssn("369900", birth, 17)
     device = generate_key("EdDSA")
@@ -213,6 +215,10 @@ def test_holders_load_and_blocks_against_redis(tmp_path: Path, redis_url: str) -
         try:
             cats = await store.get_holder(holder_ref(pepper, ssn))
             assert cats is not None and cats[0].code == "disabled" and cats[0].grade == 2
+            [(_, entry)] = await store.audit_read(10)
+            assert json.loads(entry)["who"] == "cli"
+            assert json.loads(entry)["new"] == {"created": 2, "updated": 0, "rejected": 4,
+                                                "blank": 1}
         finally:
             await store.close()
 

@@ -8,6 +8,7 @@ logged or echoed back, not even in an error message.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,8 +40,12 @@ class ImportReport:
                 "rejected": [{"line": n, "error": e} for n, e in self.rejected]}
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def parse_date(value: object, where: str) -> dt.date:
-    if not isinstance(value, str) or len(value) != 10:
+    """Exactly YYYY-MM-DD (fromisoformat alone would also take "2026-W49-3")."""
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
         raise InvalidHolder(f"{where}: expected YYYY-MM-DD")
     try:
         return dt.date.fromisoformat(value)

@@ -6,8 +6,9 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
+DEMO_RATE ?= 10
 
-.PHONY: run test lint unit bench redis-server clean
+.PHONY: run test lint unit bench redis-server browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +16,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The dev key set. Its tokens are printed once; for the dev set only, they are also kept
+# (owner-only) in keys/dev/dev-tokens.txt so the demo traffic and the dashboard can use them.
 keys/dev/trust-list.json: | $(STAMP)
-	$(PY) -m validator keys init keys/dev --config config
+	@mkdir -p keys/dev && umask 077 && \
+	  $(PY) -m validator keys init keys/dev --config config | tee keys/dev/dev-tokens.txt
+	@grep '^  admin: ' keys/dev/dev-tokens.txt | awk '{print $$2}' > keys/dev/dev-admin-token
 
 # The tests start their own redis-server on a free loopback port; it must be installed.
 redis-server:
@@ -25,15 +30,30 @@ redis-server:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
+# The dashboard's browser tests drive Debian's Chromium (never a test tool's own browser
+# download, which fails on closed networks); a small CJK font makes the page legible.
+browser:
+	@{ [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk"; } || { \
+	  echo "installing chromium and a CJK font (Debian packages)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
+
+# The service on the embedded store, and simulated terminals keeping traffic flowing.
 run: $(STAMP) keys/dev/trust-list.json
-	$(PY) -m validator serve --config config --keys keys/dev --store memory --host $(HOST) --port $(PORT)
+	@echo "dashboard: http://$(HOST):$(PORT)/dashboard  (tokens: keys/dev/dev-tokens.txt)"
+	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
+	  $(PY) -m terminals_sim demo --url http://$(HOST):$(PORT) --keys keys/dev --config config \
+	    --rate $(DEMO_RATE) --admin-token-file keys/dev/dev-admin-token & \
+	  $(PY) -m validator serve --config config --keys keys/dev --store memory \
+	    --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check validator terminals_sim tests
 	$(BIN)/mypy --strict validator terminals_sim
 	$(BIN)/lint-imports
 
-unit: $(STAMP) redis-server
+unit: $(STAMP) redis-server browser
 	$(BIN)/pytest -q
 
 test: lint unit

@@ -185,3 +185,33 @@ async def test_hung_redis_is_503_not_a_hang(service: Service, redis_server: Redi
         assert reply.status == 503
     finally:
         redis_server.resume()
+
+
+@pytest.mark.parametrize("service", ["memory"], indirect=True)
+async def test_mutated_bodies_never_yield_a_500(service: Service) -> None:
+    """Seeded random byte mutations of good card and QR bodies, correctly signed:
+    every answer is a decision (200), a schema error (400) or a 409, never a 5xx."""
+    import random
+
+    rng = random.Random(20261127)
+    holder = service.holder(age_birth(66))
+    client = service.terminal(GATE)
+    seeds = [client.body(holder.qr(service.clock.now()), service.scanned_at()),
+             client.body(dict(holder.card.tap(GATE, int(service.clock.now()), "0A1B2C3D")),
+                         service.scanned_at())]
+    statuses: dict[int, int] = {}
+    for _ in range(300):
+        body = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 4)):
+            op = rng.random()
+            pos = rng.randrange(len(body))
+            if op < 0.4:
+                body[pos] = rng.randrange(256)
+            elif op < 0.7:
+                del body[pos:pos + rng.randint(1, 8)]
+            else:
+                body[pos:pos] = rng.choice([b'"', b"{", b"]", b"0", b"-1", b"null", b"\xff"])
+        status, _ = await _post(service, bytes(body), _signed(service, bytes(body)))
+        statuses[status] = statuses.get(status, 0) + 1
+    assert set(statuses) <= {200, 400, 409}, statuses
+    assert statuses.get(400, 0) > 0 and statuses.get(200, 0) > 0

@@ -1,13 +1,24 @@
-"""Prometheus metrics, on a registry of the app's own (so tests can build many apps)."""
+"""Prometheus metrics, on a registry of the app's own (so tests can build many apps).
+
+The decision path feeds `record_decision`; the dashboard's live feed
+(`validator.web.livefeed`) sets the gauges that are views of the shared ledger
+(terminal last seen, capacity use) and times its own store round trips.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from validator.ledger.record import LedgerRecord
 
 # Decisions take a few hundred µs; the budget is a few ms; terminals give up at 400 ms.
 _BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+# A store round trip on loopback is ~100 µs; a slow Redis shows up in the ms buckets.
+_STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.0)
 
 
 class Metrics:
@@ -27,6 +38,22 @@ class Metrics:
             ["status", "error"], registry=self.registry)
         self.store_errors = Counter(
             "validator_store_errors_total", "State store calls that failed", registry=self.registry)
+        self.store_round_trip_seconds = Histogram(
+            "validator_store_round_trip_seconds", "Time of one state store call, by operation",
+            ["op"], buckets=_STORE_BUCKETS, registry=self.registry)
+        self.store_up = Gauge(
+            "validator_store_up", "1 if the last store ping answered, else 0",
+            registry=self.registry)
+        self.terminal_last_seen = Gauge(
+            "validator_terminal_last_seen_timestamp_seconds",
+            "Unix time of the terminal's latest ledgered decision (any validator process)",
+            ["terminal", "venue"], registry=self.registry)
+        self.spot_entries = Gauge(
+            "validator_spot_entries_today", "Entries at the spot today (local day)",
+            ["spot"], registry=self.registry)
+        self.spot_capacity_ratio = Gauge(
+            "validator_spot_capacity_ratio", "Entries today / daily capacity of the spot",
+            ["spot"], registry=self.registry)
 
     def record_decision(self, record: LedgerRecord, seconds: float) -> None:
         venue_kind = record.venue.partition(":")[0]
@@ -35,3 +62,15 @@ class Metrics:
         self.decision_seconds.observe(seconds)
         if record.fraud is not None:
             self.fraud_signals.labels(record.fraud).inc()
+
+    @contextmanager
+    def store_call(self, op: str) -> Iterator[None]:
+        """Time one store call as `op`; a call that raises counts as a store error too."""
+        started = time.perf_counter()
+        try:
+            yield
+        except Exception:
+            self.store_errors.inc()
+            raise
+        finally:
+            self.store_round_trip_seconds.labels(op).observe(time.perf_counter() - started)

@@ -15,7 +15,7 @@ from validator.keyset import load_keyset
 from validator.metrics import Metrics
 from validator.settings import Settings
 from validator.state import open_store
-from validator.web import ops, terminals
+from validator.web import admin, dashboard, ops, terminals
 from validator.web.appkeys import CLOCK, CONFIG, DECIDER, KEYSET, METRICS, SETTINGS, STORE
 from validator.web.errors import error_middleware
 
@@ -34,6 +34,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
+    admin.setup_routes(app)
+    dashboard.setup_routes(app)
     return app
 
 

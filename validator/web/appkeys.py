@@ -11,6 +11,7 @@ from validator.keyset import KeySet
 from validator.metrics import Metrics
 from validator.settings import Settings
 from validator.state.store import Store
+from validator.web.livefeed import LiveFeed
 
 SETTINGS = web.AppKey("settings", Settings)
 CONFIG = web.AppKey("config", Config)
@@ -19,3 +20,5 @@ CLOCK = web.AppKey("clock", Clock)
 METRICS = web.AppKey("metrics", Metrics)
 STORE = web.AppKey("store", Store)
 DECIDER = web.AppKey("decider", Decider)
+# The dashboard's live feed: board, ledger cursor and latest snapshot (dashboard.py).
+LIVE_FEED = web.AppKey("live_feed", LiveFeed)

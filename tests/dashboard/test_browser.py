@@ -1,0 +1,277 @@
+"""The dashboard in headless Chromium (Debian's), driven by Playwright, as an operator uses it.
+
+The real app runs on loopback (in a thread, on a clock the tests can move) with a
+generated key set; simulated terminals
+(`traffic.py`) keep decisions flowing while the tests sign in, watch the numbers move,
+block a card through the page and see its next scan denied. Screenshots land in
+`.artifacts/screenshots/` for people to look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.dashboard.traffic import Traffic
+from tests.web.harness import CONFIG_DIR, ROOT
+from validator.config import load_config
+from validator.keygen import init_keyset
+from validator.settings import Settings
+from validator.web.app import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / ".artifacts" / "screenshots"
+# As the machine notes say: no sandbox as root, and no calls home on a closed network.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+TRAFFIC_TERMINALS = ["T-BUS-K1-001", "T-BUS-K2-001", "T-BUS-K3-001", "T-BUS-S101-001",
+                     "T-GATE-S01-01", "T-GATE-S02-01", "T-GATE-S05-01", "T-GATE-S12-01"]
+
+pytestmark = pytest.mark.timeout(180)
+
+
+class OffsetClock:
+    """The system clock, plus an offset a test may move (to let terminals fall silent)."""
+
+    def __init__(self) -> None:
+        self.offset_s = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.offset_s
+
+
+@dataclass
+class LiveServer:
+    url: str
+    tokens: dict[str, str]
+    keys_dir: Path
+    clock: OffsetClock
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _demo_config(target: Path) -> Path:
+    """config/ with every spot open round the clock (the tests run at any hour), small
+    capacities so that some spots pass 80 % or fill up during a test."""
+    shutil.copytree(CONFIG_DIR, target)
+    city = target / "city.toml"
+    text = city.read_text(encoding="utf-8")
+    text = re.sub(r'opens = "\d\d:\d\d"', 'opens = "00:00"', text)
+    text = re.sub(r'closes = "\d\d:\d\d"', 'closes = "23:59"', text)
+    text = text.replace("capacity_per_day = 8000\n", "capacity_per_day = 400\n", 1)
+    text = text.replace("capacity_per_day = 2000\n", "capacity_per_day = 60\n", 1)
+    city.write_text(text, encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The validator (memory store) on loopback, in a thread with its own event loop,
+    on a clock the tests can move."""
+    base = tmp_path_factory.mktemp("dashboard-browser")
+    config_dir = _demo_config(base / "config")
+    config = load_config(config_dir)
+    keys_dir = base / "keys"
+    tokens = init_keyset(keys_dir, region=config.city.region, terminal_ids=config.terminals)
+    clock = OffsetClock()
+    app = create_app(Settings(config_dir=config_dir, keys_dir=keys_dir, store_url="memory"),
+                     clock=clock)
+    runner = web.AppRunner(app, access_log=None)
+    port = _free_port()
+    # Everything async happens on the server's own loop, in its thread: the test thread
+    # stays free for Playwright's synchronous API.
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="validator", daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(runner.setup(), loop).result(30)
+    asyncio.run_coroutine_threadsafe(
+        web.TCPSite(runner, "127.0.0.1", port).start(), loop).result(30)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", tokens, keys_dir, clock)
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+@pytest.fixture(scope="module")
+def traffic(live_server: LiveServer) -> Iterator[Traffic]:
+    sim = Traffic(live_server.url, live_server.keys_dir, list(TRAFFIC_TERMINALS),
+                  clock=live_server.clock.now)
+    sim.start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is not installed: `make browser` (Debian package chromium)",
+                    pytrace=False)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1680, "height": 1050},
+                                  accept_downloads=True, locale="zh-CN")
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def sign_in(page: Page, server: LiveServer, role: str) -> None:
+    page.goto(server.url + "/")
+    expect(page).to_have_url(server.url + "/dashboard")
+    page.fill("#token", server.tokens[role])
+    page.click("#signin-button")
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.get_by_test_id("live")).to_contain_text("LIVE", timeout=10_000)
+
+
+def number(page: Page, selector: str) -> int:
+    return int(page.locator(selector).inner_text().replace(",", "") or "0")
+
+
+def test_sign_in_and_watch_live_numbers_move(
+    page: Page, live_server: LiveServer, traffic: Traffic
+) -> None:
+    page.goto(live_server.url + "/")
+    expect(page.locator("#signin-form")).to_be_visible()
+    page.fill("#token", "not-a-token")
+    page.click("#signin-button")
+    expect(page.locator("#signin-error")).to_contain_text("Invalid token")
+    page.screenshot(path=SHOTS / "01-sign-in.png")
+
+    sign_in(page, live_server, "viewer")
+    expect(page.locator("#actions")).to_be_hidden()  # a viewer gets no admin actions
+    page.wait_for_function("Number(document.querySelector('#k-accepted').textContent"
+                           ".replace(/,/g, '')) > 0", timeout=15_000)
+    first = number(page, "#k-accepted") + number(page, "#k-denied")
+    time.sleep(4)  # two or more ticks of the stream
+    later = number(page, "#k-accepted") + number(page, "#k-denied")
+    assert later > first, (first, later)
+    expect(page.locator("#chart-rate rect.bar-ok").first).to_be_attached()
+    expect(page.locator("#feed tr").first).to_be_visible(timeout=15_000)
+    expect(page.locator("#terminals .term.ok")).to_have_count(len(TRAFFIC_TERMINALS),
+                                                              timeout=15_000)
+    time.sleep(3)  # let the per-second chart fill a little more before the picture
+    page.screenshot(path=SHOTS / "02-overview-viewer.png", full_page=True)
+
+    text = page.locator("body").inner_text()
+    for holder in traffic.holders:
+        assert holder.card.card_no not in text and holder.ref not in text
+
+
+def test_admin_blocks_a_card_and_its_next_scan_is_denied(
+    page: Page, live_server: LiveServer, traffic: Traffic
+) -> None:
+    holder = traffic.holder(74)  # not in the traffic's own pool: only this test taps it
+    before = traffic.call(traffic.tap("T-BUS-K2-001", holder))
+    assert before.status == 200 and before.body["reason"] != "card_blocked"
+
+    sign_in(page, live_server, "admin")
+    expect(page.locator("#actions")).to_be_visible()
+    page.fill("#block-card", holder.card.card_no)
+    page.select_option("#block-reason", "lost")
+    page.click("#block-button")
+    masked = holder.card.card_no[:3] + "****" + holder.card.card_no[-2:]
+    expect(page.locator("#block-result")).to_contain_text(f"已挂失 {masked}")
+
+    after = traffic.call(traffic.tap("T-BUS-K2-001", holder))
+    assert after.body["decision"] == "deny" and after.body["reason"] == "card_blocked"
+    blocked_row = page.locator("#feed tr", has_text=masked)
+    expect(blocked_row.first).to_contain_text("挂失卡尝试", timeout=10_000)
+
+    page.fill("#lookup-q", holder.card.card_no)
+    page.click("#lookup-button")
+    expect(page.locator("#lookup-result")).to_contain_text("2 条记录")
+    expect(page.locator("#lookup-rows")).to_contain_text("卡片已挂失")
+    assert holder.card.card_no not in page.locator("body").inner_text()
+
+    with page.expect_download() as download_info:
+        page.click("#settle-button")
+    csv_path = download_info.value.path()
+    assert csv_path is not None
+    header = Path(csv_path).read_text(encoding="utf-8").splitlines()[0]
+    assert "concession_fen" in header
+    expect(page.locator("#settle-result")).to_contain_text("settlement-")
+    assert page.input_value("#block-card") == ""  # the full number left the screen
+    page.evaluate("window.scrollTo(0, 0)")  # a sticky header would land mid-picture
+    page.screenshot(path=SHOTS / "03-admin-block-lookup.png", full_page=True)
+
+    page.fill("#block-card", holder.card.card_no)
+    page.click("#unblock-button")
+    expect(page.locator("#block-result")).to_contain_text("已解除挂失")
+    again = traffic.call(traffic.tap("T-BUS-K2-001", holder))
+    assert again.body["reason"] != "card_blocked"
+
+
+def test_narrow_screen_has_no_sideways_scroll(
+    browser: Browser, live_server: LiveServer, traffic: Traffic
+) -> None:
+    context = browser.new_context(viewport={"width": 420, "height": 900}, locale="zh-CN")
+    try:
+        tab = context.new_page()
+        sign_in(tab, live_server, "viewer")
+        tab.wait_for_function("document.querySelectorAll('#spots .bar-row').length === 12")
+        overflow = tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, overflow
+        tab.screenshot(path=SHOTS / "04-narrow-viewer.png", full_page=True)
+    finally:
+        context.close()
+
+
+def test_silent_terminals_and_full_spots_stand_out(
+    page: Page, live_server: LiveServer, traffic: Traffic
+) -> None:
+    sign_in(page, live_server, "viewer")
+    # The Silk Museum (S12) holds 60 a day here: the traffic fills it within the module.
+    expect(page.locator("#spots .spot-full, #spots .spot-warn").first).to_be_attached(
+        timeout=60_000)
+    expect(page.locator("#alerts")).to_contain_text("S12")
+
+    still_running = ["T-BUS-K1-001", "T-GATE-S01-01", "T-GATE-S12-01"]
+    traffic.terminal_ids[:] = still_running
+    live_server.clock.offset_s += 11 * 60  # eleven quiet minutes for the other readers
+    try:
+        went_silent = page.locator("#terminals .term.silent.went")
+        expect(went_silent).to_have_count(len(TRAFFIC_TERMINALS) - len(still_running),
+                                          timeout=15_000)
+        for terminal in still_running:
+            expect(page.locator(f'#terminals [data-terminal="{terminal}"]')).to_have_attribute(
+                "data-status", re.compile("ok|warn"), timeout=10_000)
+        expect(page.locator("#alerts")).to_contain_text("终端失联")
+        time.sleep(2)
+        page.screenshot(path=SHOTS / "05-silent-terminals-full-spot.png", full_page=True)
+    finally:
+        live_server.clock.offset_s -= 11 * 60
+        traffic.terminal_ids[:] = TRAFFIC_TERMINALS

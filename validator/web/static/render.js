@@ -1,0 +1,221 @@
+// Renders one board snapshot into the page. Text goes in with textContent only: every
+// string from the server (including terminal ids claimed by forged requests) stays text.
+
+import { donut, formatCount, stackedBars } from "./charts.js";
+import { CATEGORIES, CREDENTIALS, FARES, FRAUD, REASONS, label } from "./labels.js";
+
+const $ = (id) => document.getElementById(id);
+const P99_BUDGET_MS = 25;
+const fmt = (n) => (n ?? 0).toLocaleString("en-US");
+let lastFeedAt = 0;
+
+/** `h("div", {class: "x"}, "text", child)` — a small element builder. */
+export function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key === "style") Object.assign(node.style, value);
+    else if (value !== null && value !== undefined) node.setAttribute(key, value);
+  }
+  for (const child of children) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+const bi = (pair) => [pair[0], " ", h("span", { class: "en" }, pair[1])];
+
+function setNumber(id, text) {
+  const node = $(id);
+  if (node.textContent === text) return;
+  node.textContent = text;
+  node.classList.remove("flash");
+  void node.offsetWidth; // restart the animation
+  node.classList.add("flash");
+}
+
+export function render(s, who) {
+  renderKpis(s);
+  renderAlerts(s);
+  renderCharts(s, who);
+  renderReasons(s);
+  renderFraudKinds(s);
+  renderSpots(s);
+  renderRoutes(s);
+  renderFares(s);
+  renderTerminals(s);
+  renderFeed(s, who);
+  $("seq").textContent = `snapshot #${s.seq}`;
+}
+
+export function tickClock(s, receivedAt, who) {
+  if (!s) return;
+  const now = s.now * 1000 + (Date.now() - receivedAt);
+  const zone = (who && who.time_zone) || undefined;
+  $("clock").textContent = new Date(now).toLocaleTimeString("en-GB", { timeZone: zone, hour12: false });
+  $("day").textContent = s.day;
+}
+
+function renderKpis(s) {
+  setNumber("k-acc-rate", formatCount(s.rate.accept_per_s));
+  setNumber("k-deny-rate", formatCount(s.rate.deny_per_s));
+  setNumber("k-accepted", fmt(s.totals.accepted));
+  setNumber("k-denied", fmt(s.totals.denied));
+  $("k-deny-pct").textContent = s.totals.deny_pct.toFixed(1);
+  const { p50_ms: p50, p99_ms: p99 } = s.latency;
+  $("k-p50").textContent = p50 === null ? "–" : p50.toFixed(1);
+  setNumber("k-p99", p99 === null ? "–" : p99.toFixed(1));
+  $("k-p99").classList.toggle("bad", p99 !== null && p99 > P99_BUDGET_MS);
+  $("k-p99").closest(".kpi").classList.toggle("alarm", p99 !== null && p99 > P99_BUDGET_MS);
+  const [whole, cents] = s.money.concession_yuan.split(".");
+  setNumber("k-concession", Number(whole).toLocaleString("en-US"));
+  $("k-concession-cents").textContent = `.${cents}`;
+  $("k-fares").textContent = `免费 ${fmt(s.fares.free)} · 半价 ${fmt(s.fares.half)} · 全价 ${fmt(s.fares.full)}`;
+  const fraudTotal = Object.values(s.fraud.counts).reduce((a, b) => a + b, 0);
+  setNumber("k-fraud", fmt(fraudTotal));
+  $("k-fraud").classList.toggle("warn", fraudTotal > 0);
+  const top = Object.entries(s.fraud.counts).sort((a, b) => b[1] - a[1]).slice(0, 2);
+  $("k-fraud-sub").textContent = top.map(([k, n]) => `${label(FRAUD, k)[0]} ${fmt(n)}`).join(" · ")
+    || "无 none";
+  $("k-credentials").textContent = Object.entries(s.credentials)
+    .map(([k, n]) => `${label(CREDENTIALS, k).join(" ")} ${fmt(n)}`).join(" · ") || "–";
+}
+
+function renderAlerts(s) {
+  const items = [];
+  if (!s.store.ok) items.push(["bad", "状态存储不可达", "State store unreachable"]);
+  const p99 = s.latency.p99_ms;
+  if (p99 !== null && p99 > P99_BUDGET_MS) items.push(["bad", `p99 时延 ${p99.toFixed(1)} ms 超预算`, "p99 over budget"]);
+  const silent = s.terminals.filter((t) => t.status === "silent");
+  if (silent.length) items.push(["bad", `${silent.length} 台终端失联`, `${silent.length} terminal(s) silent`]);
+  for (const spot of s.spots) {
+    if (spot.level === "full") items.push(["bad", `${spot.name} 客流已满`, `${spot.id} at capacity`]);
+    else if (spot.level === "warn") items.push(["warn", `${spot.name} 客流 ${spot.pct}%`, `${spot.id} ≥ 80 %`]);
+  }
+  const decided = s.rate.accept_per_s + s.rate.deny_per_s;
+  if (decided >= 1 && s.rate.deny_per_s / decided > 0.3) {
+    items.push(["warn", `拒绝率 ${Math.round((100 * s.rate.deny_per_s) / decided)}%`, "deny rate high"]);
+  }
+  const forged = s.fraud.counts.bad_terminal_signature || 0;
+  if (forged) items.push(["warn", `终端签名错误 ${fmt(forged)} 次`, "bad terminal signatures"]);
+  if (!items.length) items.push(["ok", "运行正常", "All normal"]);
+  $("alerts").replaceChildren(...items.map(([kind, zh, en]) =>
+    h("span", { class: `alert alert-${kind}` }, ...bi([zh, en]))));
+  const pill = $("store");
+  pill.className = `pill ${s.store.ok ? "pill-ok" : "pill-bad"}`;
+  pill.replaceChildren("存储 ", h("span", { class: "en" },
+    s.store.ok ? `STORE ${s.store.ping_ms.toFixed(1)} ms` : "STORE DOWN"));
+}
+
+function renderCharts(s, who) {
+  const n = s.series.accept.length;
+  stackedBars($("chart-rate"), s.series.accept, s.series.deny, {
+    labels: (i) => ((n - i) % 30 === 0 ? `-${n - i}s` : i === n - 1 ? "now" : null),
+    title: "decisions per second",
+  });
+  const hour = Number(new Date(s.now * 1000).toLocaleString("en-GB", { hour: "2-digit",
+    hour12: false, timeZone: (who && who.time_zone) || undefined }));
+  stackedBars($("chart-hours"), s.hours.accept, s.hours.deny, {
+    labels: (i) => (i % 3 === 0 ? String(i).padStart(2, "0") : null), ticks: 2, highlight: hour,
+  });
+}
+
+function barRow(labelNodes, value, max, { cls = "", mark = null, valueNodes = null, rowCls = "" } = {}) {
+  const width = max > 0 ? Math.min(100, (100 * value) / max) : 0;
+  const track = h("div", { class: "bar-track" },
+    h("div", { class: `bar-fill ${cls}`, style: { width: `${width}%` } }));
+  if (mark !== null) track.append(h("div", { class: "bar-mark", style: { left: `${mark}%` } }));
+  return h("div", { class: `bar-row ${rowCls}` }, h("div", { class: "bar-label" }, ...labelNodes),
+    track, h("div", { class: "bar-value" }, ...(valueNodes || [fmt(value)])));
+}
+
+function renderReasons(s) {
+  const rows = s.reasons.slice(0, 12);
+  const max = rows.length ? rows[0].count : 0;
+  $("reasons").replaceChildren(...(rows.length ? rows.map((r) =>
+    barRow(bi(label(REASONS, r.code)), r.count, max, { cls: "bad" }))
+    : [h("p", { class: "muted" }, ...bi(["今日暂无拒绝", "No denials today"]))]));
+}
+
+function renderFraudKinds(s) {
+  const rows = Object.entries(s.fraud.counts).sort((a, b) => b[1] - a[1]);
+  const max = rows.length ? rows[0][1] : 0;
+  $("fraud-kinds").replaceChildren(...(rows.length ? rows.map(([kind, n]) =>
+    barRow(bi(label(FRAUD, kind)), n, max, { cls: "warn" }))
+    : [h("p", { class: "muted" }, ...bi(["暂无", "None today"]))]));
+}
+
+function renderSpots(s) {
+  $("spots").replaceChildren(...s.spots.map((spot) => barRow(
+    [h("b", {}, spot.id), " ", spot.name, " ", h("span", { class: "en" }, spot.name_en || "")],
+    spot.entries, spot.capacity, {
+      cls: spot.level === "ok" ? "ok" : spot.level === "warn" ? "warn" : "bad", mark: 80,
+      rowCls: `spot-${spot.level}`,
+      valueNodes: [`${fmt(spot.entries)}`, h("span", { class: "en" }, `/ ${fmt(spot.capacity)} · ${spot.pct}%`)],
+    })));
+}
+
+function renderRoutes(s) {
+  const max = Math.max(1, ...s.routes.map((r) => r.rides));
+  $("routes").replaceChildren(...s.routes.map((r) => barRow(
+    [h("b", {}, r.id), " ", h("span", { class: "en" }, r.operator.replace("OP-BUS-", ""))],
+    r.rides, max, { valueNodes: [fmt(r.rides), r.denies ? h("span", { class: "en bad" }, `拒${fmt(r.denies)}`) : null] })));
+}
+
+function renderFares(s) {
+  const parts = Object.keys(FARES).map((k) => ({ value: s.fares[k] || 0, colour: FARES[k][2] }));
+  const total = parts.reduce((a, p) => a + p.value, 0);
+  donut($("chart-fares"), parts, formatCount(total), "通过 accepted");
+  $("fare-legend").replaceChildren(
+    ...Object.entries(FARES).map(([k, [zh, en, colour]]) => h("div", { class: "fare-item" },
+      h("span", {}, h("i", { class: "sw", style: { background: colour } }), " ", zh, " ",
+        h("span", { class: "en" }, en)), h("b", {}, fmt(s.fares[k])))),
+    h("div", { class: "fare-item" }, h("span", {}, "优惠金额 ", h("span", { class: "en" }, "concession")),
+      h("b", {}, `¥${s.money.concession_yuan}`)));
+  const cats = Object.entries(s.categories);
+  $("categories").replaceChildren(...(cats.length ? cats.map(([code, n]) =>
+    h("span", { class: "chip" }, ...bi(label(CATEGORIES, code)), h("b", {}, fmt(n))))
+    : [h("span", { class: "muted" }, "–")]));
+}
+
+function ago(seconds) {
+  if (seconds === null) return "–";
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  return `${Math.floor(seconds / 3600)}h`;
+}
+
+const STATUS = { ok: ["在线", "ok"], warn: ["异常", "errors"], silent: ["失联", "silent"],
+  idle: ["未见", "not seen"], disabled: ["停用", "disabled"] };
+
+function renderTerminals(s) {
+  const counts = {};
+  for (const t of s.terminals) counts[t.status] = (counts[t.status] || 0) + 1;
+  $("term-summary").replaceChildren(...["ok", "warn", "silent", "idle", "disabled"]
+    .filter((k) => counts[k]).flatMap((k) => [h("i", { class: `sw ${k === "silent" ? "bad" : k}` }),
+      `${STATUS[k][0]} ${STATUS[k][1]} ${counts[k]}`, " "]));
+  $("terminals").replaceChildren(...s.terminals.map((t) => h("div", {
+    class: `term ${t.status}${t.status === "silent" && t.last_seen !== null ? " went" : ""}`,
+    "data-terminal": t.id, "data-status": t.status,
+    title: `${t.id} · ${t.venue} · ${STATUS[t.status].join(" ")}\n` +
+      `requests ${t.requests} · denies ${t.denies} · errors ${t.errors} · bad signatures ${t.bad_signatures}`,
+  }, h("div", { class: "term-id" }, t.id.replace(/^T-/, "")),
+  h("div", { class: "term-meta" }, h("span", {}, `⟳ ${ago(t.idle_s)}`), h("span", {}, fmt(t.requests))),
+  h("div", { class: "term-meta" }, h("span", {}, `err ${t.error_pct}%`),
+    h("span", {}, t.status === "ok" || t.status === "idle" ? "" : STATUS[t.status][0])))));
+  $("unregistered").textContent = s.unregistered.length
+    ? `未注册终端签名失败 Unregistered ids with bad signatures: ${s.unregistered
+      .map((u) => `${u.id} ×${u.bad_signatures}`).join(", ")}` : "";
+}
+
+function renderFeed(s, who) {
+  const zone = (who && who.time_zone) || undefined;
+  const newest = s.fraud.feed.length ? s.fraud.feed[0].at : 0;
+  $("feed").replaceChildren(...s.fraud.feed.map((f) => h("tr", { class: f.at > lastFeedAt && lastFeedAt ? "fresh" : "" },
+    h("td", {}, new Date(f.at * 1000).toLocaleTimeString("en-GB", { timeZone: zone, hour12: false })),
+    h("td", {}, h("span", { class: `kind kind-${f.kind}` }, label(FRAUD, f.kind)[0]), " ",
+      h("span", { class: "en" }, label(FRAUD, f.kind)[1]),
+      f.count > 1 ? h("span", { class: "count" }, `×${f.count}`) : null),
+    h("td", {}, f.venue || "–"), h("td", { class: "mono" }, f.terminal),
+    h("td", { class: "mono" }, f.holder || "–"))));
+  $("feed-empty").hidden = s.fraud.feed.length > 0;
+  lastFeedAt = Math.max(lastFeedAt, newest);
+}

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from validator.clock import Clock
@@ -91,12 +93,15 @@ class Decider:
         card: CardVerifier,
         store: Store,
         clock: Clock,
+        observe_store: Callable[[str, float], None] | None = None,
     ) -> None:
         self._engine = engine
         self._essc = essc
         self._card = card
         self._store = store
         self._clock = clock
+        # Told the seconds of each store round trip ("snapshot" / "commit"), for metrics.
+        self._observe = observe_store or _ignore
 
     async def validate(self, req: ValidationRequest) -> Outcome:
         now = self._clock.now()
@@ -115,15 +120,18 @@ class Decider:
             card_id=verified.card_id, nonce=verified.nonce, spot_id=_spot_of(req.venue),
         )
         for _ in range(MAX_ATTEMPTS):
+            started = time.perf_counter()
             snap = await self._store.snapshot(query)
+            self._observe("snapshot", time.perf_counter() - started)
             if snap.stored is not None:
                 return _served_again(snap.stored, req)
             verdict = self._judge(req, verified, snap, now, today)
             record = self._record(req, txn_id, now, verdict, verified, snap)
             response = render_decision(req.request_id, txn_id, verdict.reason, verdict.policy)
-            result = await self._store.commit(
-                self._commit(req, today, verified, snap, verdict, record, response)
-            )
+            commit = self._commit(req, today, verified, snap, verdict, record, response)
+            started = time.perf_counter()
+            result = await self._store.commit(commit)
+            self._observe("commit", time.perf_counter() - started)
             if isinstance(result, Committed):
                 return Outcome(response=response, record=record)
             if isinstance(result, Duplicate):
@@ -222,11 +230,13 @@ class Decider:
     ) -> Outcome:
         record = self._record(req, txn_id, now, _Verdict(reason), None, None)
         response = render_decision(req.request_id, txn_id, reason, None)
+        started = time.perf_counter()
         result = await self._store.commit(Commit(
             terminal_id=req.terminal_id, request_id=req.request_id,
             body_sha256=req.body_sha256, response=response, ledger=record.to_json(),
             local_date=self._engine.local_date(now),
         ))
+        self._observe("commit", time.perf_counter() - started)
         if isinstance(result, Duplicate):
             return _served_again(result.stored, req)
         return Outcome(response=response, record=record)
@@ -267,6 +277,10 @@ class Decider:
             standard_fen=engine.standard_fare(req.venue),
             fraud=FRAUD_KINDS.get(verdict.reason),
         )
+
+
+def _ignore(op: str, seconds: float) -> None:
+    pass
 
 
 def _served_again(stored: StoredResponse, req: ValidationRequest) -> Outcome:

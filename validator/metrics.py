@@ -55,6 +55,14 @@ class Metrics:
             "validator_spot_capacity_ratio", "Entries today / daily capacity of the spot",
             ["spot"], registry=self.registry)
 
+        # Children resolved once: the decision path observes them on every request.
+        self._store_ops = {op: self.store_round_trip_seconds.labels(op)
+                           for op in ("snapshot", "commit")}
+
+    def observe_store(self, op: str, seconds: float) -> None:
+        """One round trip of the decision path (`snapshot` / `commit`)."""
+        self._store_ops[op].observe(seconds)
+
     def record_decision(self, record: LedgerRecord, seconds: float) -> None:
         venue_kind = record.venue.partition(":")[0]
         self.decisions.labels(record.decision, record.reason, record.credential,

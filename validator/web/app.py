@@ -51,6 +51,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
                           card_key_cache_size=settings.card_key_cache_size),
         store=store,
         clock=app[CLOCK],
+        observe_store=app[METRICS].observe_store,
     )
     yield
     await store.close()

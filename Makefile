@@ -58,5 +58,13 @@ unit: $(STAMP) redis-server browser
 
 test: lint unit
 
+# The throughput benchmark of issue 5 (docs/benchmarks.md): a private redis-server, the
+# validator with BENCH_WORKERS processes on core 0, the simulator's open-loop load runner
+# stepping the rate up on the other core(s), and the micro-benchmarks. Other knobs are
+# environment variables: BENCH_RATES, BENCH_STEP_S, BENCH_KINDS, BENCH_SERVER_CPUS, …
+BENCH_WORKERS ?= 1
+bench: $(STAMP) redis-server
+	$(PY) -m bench.run --workers $(BENCH_WORKERS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

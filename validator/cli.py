@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--access-log", action="store_true")
+    s.add_argument("--workers", type=int, default=1,
+                   help="worker processes sharing the port (SO_REUSEPORT); default 1")
+    s.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
+                   help="event loop; auto = uvloop when installed")
     s.set_defaults(run=_serve)
 
     h = sub.add_parser("holders", help="eligibility registry").add_subparsers(required=True)
@@ -110,17 +114,15 @@ def _keys_add_card_key(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
+    from validator.serve import serve
 
-    from validator.web.app import create_app
-
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.workers > 1 and args.store == "memory":
+        raise UsageError("--store memory lives in one process: --workers needs redis://")
     settings = Settings(config_dir=args.config, keys_dir=args.keys, store_url=args.store,
                         host=args.host, port=args.port, access_log=args.access_log)
-    app = create_app(settings)
-    web.run_app(app, host=settings.host, port=settings.port,
-                access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
-                print=lambda msg: logging.getLogger("validator").info("%s", msg))
-    return 0
+    return serve(settings, workers=args.workers, loop=args.loop)
 
 
 async def _persistent_store(url: str) -> Store:

@@ -1,0 +1,173 @@
+"""Processes the benchmark runs: redis-server, the validator, and their CPU time.
+
+Both are pinned with `taskset` when it exists (the validator to its own core(s), Redis
+and the load generator to the others), so the validator's CPU per validation is not
+disturbed by the generator. CPU time is read from /proc/<pid>/stat (utime + stime) of
+the validator and all its worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PYTHON = sys.executable
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def pinned(cpus: str | None, argv: Sequence[str]) -> list[str]:
+    """`argv` under `taskset -c cpus`, if both are there; else `argv` as is."""
+    if cpus and shutil.which("taskset"):
+        return ["taskset", "-c", cpus, *argv]
+    return list(argv)
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """utime + stime of these processes so far, in seconds (vanished ones count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat
+    return total / CLOCK_TICKS
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (the validator's spawned workers)."""
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        todo.extend(int(child) for child in children)
+    return tree
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+class Service:
+    """A child process started with `start()` and stopped (SIGTERM, then kill) by `stop()`."""
+
+    def __init__(self, argv: list[str], log: Path) -> None:
+        self.argv, self.log = argv, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
+                                         cwd=ROOT)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, grace_s: float = 20.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+class RedisServer(Service):
+    """redis-server on a free loopback port: AOF on with `appendfsync everysec`, as in
+    production (docs/operations.md), no RDB snapshots."""
+
+    def __init__(self, workdir: Path, cpus: str | None) -> None:
+        self.port = free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        binary = shutil.which("redis-server") or "redis-server"
+        super().__init__(pinned(cpus, [
+            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(workdir),
+        ]), workdir / "redis.log")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def wait_ready(self, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not answer on {self.port}; see {self.log}")
+
+
+class Validator(Service):
+    """`python -m validator serve --workers N` on a free port, against `store_url`."""
+
+    def __init__(self, *, keys: Path, config: Path, store_url: str, workers: int, loop: str,
+                 cpus: str | None, log: Path) -> None:
+        self.port = free_port()
+        super().__init__(pinned(cpus, [
+            PYTHON, "-m", "validator", "serve", "--config", str(config), "--keys", str(keys),
+            "--store", store_url, "--port", str(self.port), "--workers", str(workers),
+            "--loop", loop,
+        ]), log)
+        self.workers = workers
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def pids(self) -> list[int]:
+        """The serving processes: the parent, its workers (and multiprocessing's helper)."""
+        return process_tree(self.proc.pid) if self.proc is not None else []
+
+    def worker_pids(self) -> list[int]:
+        """The spawned workers alone (with --workers 1 the parent serves: none)."""
+        return [pid for pid in self.pids()[1:] if b"spawn_main" in _cmdline(pid)]
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Until /readyz answers 200 and every worker process is up."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"the validator exited; see {self.log}")
+            workers_up = self.workers == 1 or len(self.worker_pids()) == self.workers
+            try:
+                with urllib.request.urlopen(self.url + "/readyz", timeout=2) as reply:
+                    if reply.status == 200 and workers_up:
+                        time.sleep(0.5 if self.workers > 1 else 0)  # the last one binds
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the validator did not become ready; see {self.log}")

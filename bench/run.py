@@ -1,0 +1,158 @@
+"""`make bench`: the throughput benchmark of issue 5, end to end on this machine.
+
+    python -m bench.run [--workers N] [--rates 500,1000,...] [--step-s 10] ...
+
+1. A fresh key set, a redis-server on a free loopback port (AOF, `appendfsync
+   everysec`), the micro-benchmarks (bench/micro.py).
+2. The validator, `serve --workers N`, pinned to `--server-cpus` (default core 0);
+   Redis and the load generator get the other cores (`--load-cpus`).
+3. Per scenario (card taps on buses, QR scans on buses): a warm-up, then open-loop
+   steps of `--step-s` seconds at rising rates with the simulator's load runner, until
+   a step is not sustained (p99 over `--p99-ms`, any error or mismatch, or the achieved
+   rate short of the offered). A step that fails is run once more before the ramp ends:
+   this is a shared 2-core machine. Then one step each at 50 % and 80 % of the highest
+   sustained rate, for their latency.
+4. A table, and bench-results/<time>/summary.json (plus every step's report).
+
+Every option has an environment twin for `make bench`: BENCH_WORKERS, BENCH_RATES, …
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from bench import machine
+from bench.procs import PYTHON, ROOT, RedisServer, Service, Validator, pinned
+from bench.steps import Step, StepOptions, run_step
+from bench.summary import render_steps, render_summary, summarise
+from validator.keygen import init_keyset
+
+SCENARIOS = {"card": "bus-taps", "qr": "bus-qr"}
+DEFAULT_RATES = "500,1000,1500,2000,2500,3000,4000,5000,6000,7000,8000,10000"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"BENCH_{name}") or default
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    cores = os.cpu_count() or 1
+    p.add_argument("--workers", type=int, default=int(_env("WORKERS", "1")))
+    p.add_argument("--rates", default=_env("RATES", DEFAULT_RATES))
+    p.add_argument("--step-s", type=float, default=float(_env("STEP_S", "10")))
+    p.add_argument("--kinds", default=_env("KINDS", "card,qr"), help="card,qr")
+    p.add_argument("--server-cpus", default=_env("SERVER_CPUS", "0"))
+    p.add_argument("--load-cpus", default=_env("LOAD_CPUS", f"1-{cores - 1}" if cores > 1 else "0"))
+    p.add_argument("--loop", default=_env("LOOP", "auto"), choices=["auto", "asyncio", "uvloop"])
+    p.add_argument("--p99-ms", type=float, default=float(_env("P99_MS", "25")))
+    p.add_argument("--terminals", type=int, default=int(_env("TERMINALS", "16")))
+    p.add_argument("--connections", type=int, default=int(_env("CONNECTIONS", "64")))
+    p.add_argument("--skip-micro", action="store_true", default=bool(_env("SKIP_MICRO", "")))
+    p.add_argument("--out", type=Path, default=Path(_env("OUT", str(ROOT / "bench-results"))))
+    return p
+
+
+def _cores(cpus: str) -> int:
+    """How many cores a taskset list like "0", "0-3" or "0,2" names."""
+    count = 0
+    for part in cpus.split(","):
+        first, _, last = part.partition("-")
+        count += int(last or first) - int(first) + 1
+    return count
+
+
+def _ramp(validator: Validator, opts: StepOptions, kind: str, rates: list[float],
+          p99_ms: float, out: Path) -> list[Step]:
+    scenario, seed = SCENARIOS[kind], 1000 * (list(SCENARIOS).index(kind) + 1)
+    steps: list[Step] = []
+
+    def step(rate: float, label: str) -> Step:
+        nonlocal seed
+        seed += 1
+        done = run_step(validator, opts, scenario, rate, seed=seed, label=label,
+                        out_dir=out / f"{kind}-{len(steps):02d}-{rate:g}")
+        steps.append(done)
+        print(render_steps([done], opts.server_cpus, p99_ms, header=False), flush=True)
+        return done
+
+    print(f"\n== {kind} ({scenario}) ==\n" + render_steps([], opts.server_cpus, p99_ms),
+          flush=True)
+    step(min(300.0, rates[0]), "warm-up")
+    sustained = 0.0
+    for rate in rates:
+        if step(rate, "ramp").verdict(p99_ms) != "ok" and \
+                step(rate, "retry").verdict(p99_ms) != "ok":
+            break
+        sustained = rate
+    if sustained:
+        for share, label in ((0.5, "50 %"), (0.8, "80 %")):
+            step(round(sustained * share), label)
+    return steps
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = args.out / stamp
+    out.mkdir(parents=True)
+    config, keys = ROOT / "config", out / "keys"
+    init_keyset(keys, region="369900", terminal_ids=_terminal_ids(config))
+    rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    doc: dict[str, Any] = {"machine_before": machine.describe(), "options": {
+        k: str(v) for k, v in vars(args).items()}, "steps": []}
+    print(machine.render(doc["machine_before"]), flush=True)
+
+    redis = RedisServer(out / "redis", args.load_cpus)
+    redis.start()
+    services: list[Service] = [redis]
+    try:
+        redis.wait_ready()
+        if not args.skip_micro:  # on the validator's core, before the load begins
+            micro = Service(pinned(args.server_cpus, [
+                PYTHON, "-m", "bench.micro", "--keys", str(keys), "--out", str(out / "micro.json"),
+                "--redis", f"redis://127.0.0.1:{redis.port}/15"]), out / "micro.log")
+            micro.start()
+            assert micro.proc is not None
+            micro.proc.wait()
+            print((out / "micro.log").read_text(), flush=True)
+            doc["micro"] = json.loads((out / "micro.json").read_text())
+        validator = Validator(keys=keys, config=config, store_url=redis.url,
+                              workers=args.workers, loop=args.loop, cpus=args.server_cpus,
+                              log=out / "validator.log")
+        validator.start()
+        services.append(validator)
+        validator.wait_ready()
+        opts = StepOptions(keys=keys, config=config, duration_s=args.step_s,
+                           terminals=args.terminals, connections=args.connections,
+                           load_cpus=args.load_cpus, server_cpus=_cores(args.server_cpus))
+        for kind in kinds:
+            steps = _ramp(validator, opts, kind, rates, args.p99_ms, out / "steps")
+            doc["steps"] += [{**s.as_dict(opts.server_cpus), "verdict": s.verdict(args.p99_ms)}
+                             for s in steps]
+    finally:
+        for service in reversed(services):
+            service.stop()
+    doc["machine_after"] = machine.describe()
+    doc["summary"] = summarise(doc["steps"], args.p99_ms)
+    (out / "summary.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    print("\n" + render_summary(doc["summary"], doc["machine_before"], doc["machine_after"]))
+    print(f"\nresults: {out}")
+    return 0
+
+
+def _terminal_ids(config: Path) -> list[str]:
+    from validator.config import load_config
+
+    return list(load_config(config).terminals)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,154 @@
+"""One load step: the simulator's open-loop runner at a fixed rate, and what it cost.
+
+The load runner (`python -m terminals_sim load`) builds its population and QR codes
+first, prints a "set-up …" line, then runs the open loop and prints its report, whose
+first line starts with "offered". The validator's CPU time is read at those two lines,
+so set-up and report writing are not counted: CPU per validation is the validator's
+utime + stime over the loop (drain included) divided by the answers in the step.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.procs import PYTHON, ROOT, Validator, cpu_seconds, pinned
+
+
+@dataclass
+class StepOptions:
+    keys: Path
+    config: Path
+    duration_s: float = 10.0
+    terminals: int = 16
+    connections: int = 64
+    load_cpus: str | None = None
+    server_cpus: int = 1  # cores the validator may use, for its utilisation figure
+
+
+@dataclass
+class Step:
+    scenario: str
+    rate: float
+    offered: float
+    achieved: float
+    answered: int
+    latency_ms: dict[str, float]
+    errors: dict[str, int]
+    mismatches: int
+    decisions: dict[str, int]
+    loop_s: float
+    server_cpu_s: float
+    generator_cpu_s: float
+    label: str = ""  # "ramp", "warm-up", "50 %", "80 %"
+    # the validator's own view (its decision_seconds histogram over the step): the time
+    # from the handler's start to its answer, without the generator's or the socket's share
+    server_ms: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def cpu_us_per_validation(self) -> float:
+        return self.server_cpu_s / max(self.answered, 1) * 1e6
+
+    def server_busy(self, cores: int) -> float:
+        """Share of its cores the validator was busy during the loop (0–1)."""
+        return self.server_cpu_s / max(self.loop_s, 1e-9) / cores
+
+    @property
+    def generator_busy(self) -> float:
+        return self.generator_cpu_s / max(self.loop_s, 1e-9)
+
+    def verdict(self, p99_limit_ms: float) -> str:
+        """"ok", or why this step is not sustained."""
+        if self.errors:
+            return "errors: " + ", ".join(f"{k} {v}" for k, v in self.errors.items())
+        if self.mismatches:
+            return f"{self.mismatches} mismatches"
+        if self.latency_ms["p99"] > p99_limit_ms:
+            return f"p99 {self.latency_ms['p99']:.1f} ms > {p99_limit_ms:g} ms"
+        if self.achieved < 0.97 * self.offered:
+            return f"achieved {self.achieved:.0f}/s < offered {self.offered:.0f}/s"
+        return "ok"
+
+    def as_dict(self, server_cores: int) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["cpu_us_per_validation"] = round(self.cpu_us_per_validation, 1)
+        doc["server_busy"] = round(self.server_busy(server_cores), 3)
+        doc["generator_busy"] = round(self.generator_busy, 3)
+        return doc
+
+
+_BUCKET = re.compile(r'^validator_decision_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.M)
+
+
+def decision_buckets(url: str) -> dict[float, float]:
+    """Cumulative counts of the validator's decision_seconds histogram, by upper bound."""
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    return {float(le): float(count) for le, count in _BUCKET.findall(text)}
+
+
+def quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float | None:
+    """The q-quantile (ms) of what the histogram gained, interpolated within its bucket."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    if not counts or counts[-1] <= 0:
+        return None
+    rank, lower, below = q * counts[-1], 0.0, 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= rank:
+            if bound == float("inf"):
+                return lower * 1e3  # beyond the last finite bucket: its bound, at least
+            share = (rank - below) / max(count - below, 1e-9)
+            return (lower + (bound - lower) * share) * 1e3
+        lower, below = bound, count
+    return None
+
+
+def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float, *,
+             seed: int, out_dir: Path, label: str = "ramp") -> Step:
+    """Run one step and measure it; raises RuntimeError if the runner could not start."""
+    argv = pinned(opts.load_cpus, [
+        PYTHON, "-m", "terminals_sim", "load", "--url", validator.url, "--keys", str(opts.keys),
+        "--config", str(opts.config), "--rate", f"{rate:g}", "--duration", f"{opts.duration_s:g}",
+        "--terminals", str(opts.terminals), "--connections", str(opts.connections),
+        "--scenario", scenario, "--seed", str(seed), "--out", str(out_dir), "--quiet",
+        "--drain", "5",
+    ])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    marks: dict[str, tuple[float, float, float]] = {}  # line -> (wall, server, generator)
+    histograms: dict[str, dict[float, float]] = {}
+    with (out_dir / "runner.log").open("w") as log:
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            mark = "start" if line.startswith("set-up") else \
+                "end" if line.startswith("offered") else None
+            if mark is not None:
+                marks[mark] = (time.monotonic(), cpu_seconds(validator.pids()),
+                               cpu_seconds([proc.pid]))
+                histograms[mark] = decision_buckets(validator.url)
+        code = proc.wait()
+    report_path = out_dir / "report.json"
+    if code not in (0, 1) or "start" not in marks or "end" not in marks or \
+            not report_path.exists():
+        raise RuntimeError(f"the load runner failed (exit {code}); see {out_dir}/runner.log")
+    report = json.loads(report_path.read_text())
+    (t0, s0, g0), (t1, s1, g1) = marks["start"], marks["end"]
+    return Step(
+        scenario=scenario, rate=rate, offered=report["offered_rate"],
+        achieved=report["achieved_rate"], answered=report["answered"],
+        latency_ms={k: round(v, 3) for k, v in report["latency_ms"].items()},
+        errors=report["errors"], mismatches=report["mismatches"],
+        decisions=report["decisions"], loop_s=t1 - t0, server_cpu_s=s1 - s0,
+        generator_cpu_s=g1 - g0, label=label,
+        server_ms={f"p{q * 100:g}": quantile(q, histograms["start"], histograms["end"])
+                   for q in (0.5, 0.99)},
+    )

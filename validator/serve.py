@@ -1,0 +1,176 @@
+"""Serving the app: in this process, or as N worker processes sharing one port.
+
+`serve(settings, workers=N)`. A single worker runs in this process, as before. Several
+are spawned (fresh interpreters, so nothing is shared but the port and the store); each
+builds its own app, opens its own store connection and binds host:port with
+SO_REUSEPORT, so the kernel spreads incoming connections over them. A validation is
+CPU-bound Python, so this is how one host uses more than one core.
+
+The parent only supervises. SIGINT and SIGTERM are passed on, and each worker shuts down
+as a single process does (requests in flight finish, `cleanup_ctx` closes the store). If
+a worker dies on its own, the others are stopped and `serve` returns 1: a supervisor
+(systemd, Kubernetes) should restart the service rather than have it limp on with fewer
+workers than configured.
+
+Metrics with several workers: prometheus_client's multiprocess mode. The parent points
+`PROMETHEUS_MULTIPROC_DIR` at a fresh directory (the caller's, if set, emptied first)
+before spawning, every worker's metrics then live in files there, and each worker's
+`/metrics` answers the sum over all workers: counters and histograms are exact whichever
+worker is scraped. Gauges (store up, terminal last seen, capacity use) are per worker
+and carry a `pid` label — a limitation of that mode for gauges declared without a
+`multiprocess_mode`. The decision-latency window of the dashboard stays per worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from types import FrameType
+from typing import Literal
+
+from validator.settings import Settings
+
+__all__ = ["EventLoop", "serve"]
+
+log = logging.getLogger("validator")
+
+EventLoop = Literal["auto", "asyncio", "uvloop"]
+SHUTDOWN_TIMEOUT_S = 10.0  # terminals give up after 400 ms; a dashboard stream reconnects
+STOP_GRACE_S = SHUTDOWN_TIMEOUT_S + 5.0  # then a worker that has not exited is killed
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def serve(settings: Settings, *, workers: int = 1, loop: EventLoop = "auto") -> int:
+    """Serve until SIGINT/SIGTERM; the exit status (0, or 1 if a worker died)."""
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    if workers > 1 and settings.store_url == "memory":
+        raise ValueError("the memory store lives in one process: several workers need Redis")
+    if workers == 1:
+        run_worker(settings, loop=loop, reuse_port=False, metrics_dir=None)
+        return 0
+    if settings.port == 0:  # every worker must bind the same port: choose it here
+        settings = settings.model_copy(update={"port": _free_port(settings.host)})
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    own_dir = not given
+    metrics_dir = Path(given or tempfile.mkdtemp(prefix="validator-metrics-"))
+    for stale in metrics_dir.glob("*.db"):  # a previous run's workers: not ours to sum
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # read by workers at import
+    try:
+        return _supervise(settings, workers, loop, metrics_dir)
+    finally:
+        if own_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def run_worker(
+    settings: Settings, *, loop: EventLoop, reuse_port: bool, metrics_dir: Path | None
+) -> None:
+    """Build the app and serve it in this process until SIGINT/SIGTERM."""
+    from aiohttp import web
+
+    from validator.web.app import create_app
+    from validator.web.appkeys import METRICS
+
+    app = create_app(settings)
+    if metrics_dir is not None:
+        from prometheus_client import CollectorRegistry
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        # ops.metrics exposes `Metrics.registry`: make it the sum over every worker.
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
+        app[METRICS].registry = registry
+    web.run_app(
+        app, host=settings.host, port=settings.port, reuse_port=reuse_port or None,
+        loop=_new_loop(loop), shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
+        print=lambda msg: log.info("%s (pid %d)", " ".join(msg.split()), os.getpid()),
+    )
+
+
+def _new_loop(kind: EventLoop) -> asyncio.AbstractEventLoop:
+    """uvloop when asked for, or with "auto" when it is installed; else asyncio's own."""
+    if kind != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def _worker_main(settings: Settings, loop: EventLoop, metrics_dir: str) -> None:
+    """A spawned worker's entry point (a fresh interpreter: set up logging again)."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    run_worker(settings, loop=loop, reuse_port=True, metrics_dir=Path(metrics_dir))
+
+
+def _supervise(settings: Settings, workers: int, loop: EventLoop, metrics_dir: Path) -> int:
+    context = multiprocessing.get_context("spawn")  # no forked event loop or sockets
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        stopping.append(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    procs: list[BaseProcess] = []
+    try:
+        for index in range(workers):
+            proc = context.Process(target=_worker_main, name=f"validator-worker-{index}",
+                                   args=(settings, loop, str(metrics_dir)))
+            proc.start()
+            procs.append(proc)
+        log.info("%d workers on http://%s:%d (pids %s)", workers, settings.host,
+                 settings.port, ", ".join(str(p.pid) for p in procs))
+        while not stopping and all(p.is_alive() for p in procs):
+            time.sleep(0.2)
+        died = [p for p in procs if not p.is_alive()] if not stopping else []
+        for dead in died:
+            log.error("worker %s (pid %s) exited with %s: stopping the others",
+                      dead.name, dead.pid, dead.exitcode)
+        return 1 if died else 0
+    finally:
+        _stop_all(procs, metrics_dir)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop_all(procs: list[BaseProcess], metrics_dir: Path) -> None:
+    """SIGTERM every worker, wait for a graceful exit, kill what is left."""
+    from prometheus_client import multiprocess
+
+    for proc in procs:
+        if proc.is_alive() and proc.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for proc in procs:
+        proc.join(max(deadline - time.monotonic(), 0.1))
+        if proc.is_alive():
+            log.warning("worker pid %s did not stop in time: killing it", proc.pid)
+            proc.kill()
+            proc.join()
+        if proc.pid is not None:
+            multiprocess.mark_process_dead(proc.pid, str(metrics_dir))  # type: ignore[no-untyped-call]
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port

@@ -34,14 +34,13 @@ from importlib import resources
 from types import TracebackType
 from typing import Any
 
-import orjson
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from validator.policy.types import Category
-from validator.state import keys
+from validator.state import codec, keys
 from validator.state.keys import CommitKeys, SnapshotKeys
 from validator.state.resp import NoScriptError as RespNoScript
 from validator.state.resp import RespClient, RespError
@@ -58,7 +57,6 @@ from validator.state.store import (
     Duplicate,
     Snapshot,
     SnapshotQuery,
-    StoredResponse,
     StoreUnavailable,
 )
 
@@ -203,7 +201,7 @@ class RedisStore:
         wanted = SnapshotKeys.of(query).present()
         with _HOT_PATH:
             values = await self._hot.execute("MGET", *wanted.values())
-            return _snapshot(dict(zip(wanted, values, strict=True)))
+            return codec.decode_snapshot(dict(zip(wanted, values, strict=True)))
 
     async def commit(self, commit: Commit) -> CommitResult:
         """Guards, effects, idempotency record and ledger entry in one EVALSHA."""
@@ -214,9 +212,10 @@ class RedisStore:
             ks.companion or "",
         )  # fmt: skip
         args = (
-            c.body_sha256, c.response, c.ledger, _opt(c.atc), _opt(c.concession_ride_cap),
-            _opt(c.spot_capacity), _exact(c.companion_use), _exact(c.companion_open_at),
-            c.companion_ttl_s, NONCE_TTL_S, IDEMPOTENCY_TTL_S, USAGE_TTL_S, self._retention_s,
+            c.body_sha256, c.response, c.ledger,
+            codec.opt(c.atc), codec.opt(c.concession_ride_cap), codec.opt(c.spot_capacity),
+            codec.exact(c.companion_use), codec.exact(c.companion_open_at), c.companion_ttl_s,
+            NONCE_TTL_S, IDEMPOTENCY_TTL_S, USAGE_TTL_S, self._retention_s,
         )  # fmt: skip
         with _HOT_PATH:
             tag, value = await self._hot_eval(_COMMIT, script_keys, args)
@@ -225,7 +224,7 @@ class RedisStore:
             if tag == 1:
                 return Conflict(value.decode())
             if tag == 0:
-                return Duplicate(_stored(value))
+                return Duplicate(codec.decode_stored(value))
             raise ValueError(f"unexpected commit answer {tag!r}")
 
     async def _hot_eval(
@@ -254,7 +253,7 @@ class RedisStore:
     async def get_holder(self, holder_ref: str) -> tuple[Category, ...] | None:
         async with self._call():
             raw = await self._client.get(keys.holder(holder_ref))
-            return None if raw is None else _categories(raw)
+            return None if raw is None else codec.decode_categories(raw)
 
     async def put_holders(self, records: list[tuple[str, tuple[Category, ...]]]) -> list[bool]:
         """Upsert a batch (one script call per HOLDER_BATCH records); True where created.
@@ -266,7 +265,7 @@ class RedisStore:
         for start in range(0, len(records), HOLDER_BATCH):
             chunk = records[start : start + HOLDER_BATCH]
             holder_keys = tuple(keys.holder(ref) for ref, _ in chunk)
-            values = tuple(_categories_json(categories) for _, categories in chunk)
+            values = tuple(codec.encode_categories(categories) for _, categories in chunk)
             async with self._call():
                 answer = await self._eval(_PUT_HOLDERS, holder_keys, values)
                 created.extend(bool(int(flag)) for flag in answer)
@@ -280,18 +279,19 @@ class RedisStore:
 
     async def get_block(self, kind: BlockKind, ident: str) -> Block | None:
         async with self._call():
-            return _block(await self._client.get(keys.block(kind, ident)))
+            return codec.decode_block(await self._client.get(keys.block(kind, ident)))
 
     async def put_block(self, kind: BlockKind, ident: str, block: Block) -> Block | None:
         """Set a block; answers the previous one (None if there was none). One SET … GET."""
         async with self._call():
-            previous = await self._client.set(keys.block(kind, ident), _block_json(block), get=True)
-            return _block(previous if isinstance(previous, bytes) else None)
+            previous = await self._client.set(
+                keys.block(kind, ident), codec.encode_block(block), get=True)
+            return codec.decode_block(previous if isinstance(previous, bytes) else None)
 
     async def delete_block(self, kind: BlockKind, ident: str) -> Block | None:
         """Remove a block; answers the removed one (None if there was none). One GETDEL."""
         async with self._call():
-            return _block(await self._client.getdel(keys.block(kind, ident)))
+            return codec.decode_block(await self._client.getdel(keys.block(kind, ident)))
 
     # --- ledger and audit log ---
 
@@ -305,7 +305,8 @@ class RedisStore:
             return []  # as XRANGE … COUNT 0 would answer, without the round trip
         start = "-" if after is None else "(" + after
         async with self._call():
-            return _entries(await self._client.xrange(keys.ledger(day), start, "+", count))
+            entries = await self._client.xrange(keys.ledger(day), start, "+", count)
+            return codec.decode_entries(entries)
 
     async def audit_append(self, entry: bytes) -> str:
         async with self._call():
@@ -317,7 +318,7 @@ class RedisStore:
         if count <= 0:
             return []
         async with self._call():
-            return _entries(await self._client.xrevrange(keys.AUDIT, "+", "-", count))
+            return codec.decode_entries(await self._client.xrevrange(keys.AUDIT, "+", "-", count))
 
     # --- lifecycle ---
 
@@ -331,80 +332,3 @@ class RedisStore:
         await self._hot.close()
         with contextlib.suppress(RedisError, OSError):
             await self._client.aclose()
-
-
-# --- encoding: exact, compact, and free of anything personal ---------------------------
-
-
-def _opt(value: int | None) -> str:
-    return "" if value is None else str(value)
-
-
-def _exact(value: float | None) -> str:
-    # repr of a float round-trips exactly; float() first so that 1.0 and 1 store alike.
-    return "" if value is None else repr(float(value))
-
-
-def _compact(**fields: object) -> dict[str, object]:
-    return {name: value for name, value in fields.items() if value is not None}
-
-
-def _categories_json(categories: tuple[Category, ...]) -> bytes:
-    # orjson writes a date as "YYYY-MM-DD".
-    return orjson.dumps([_compact(code=c.code, grade=c.grade, until=c.until) for c in categories])
-
-
-def _block_json(block: Block) -> bytes:
-    return orjson.dumps(_compact(reason=block.reason, until=block.until))
-
-
-# --- decoding (inside a boundary: a ValueError here means garbage in Redis) ----------
-
-
-def _snapshot(raw: dict[str, Any]) -> Snapshot:
-    """MGET values by SnapshotKeys field name → the Snapshot (absent: the empty default)."""
-    get = raw.get
-    stored, atc, rides, entries = get("stored"), get("atc"), get("rides"), get("capacity")
-    holder, companion = get("holder"), get("companion")
-    return Snapshot(
-        stored=None if stored is None else _stored(stored),
-        nonce_seen=get("nonce") is not None,
-        atc_high=None if atc is None else int(atc),
-        card_block=_block(get("card_block")),
-        holder_block=_block(get("holder_block")),
-        categories=() if holder is None else _categories(holder),
-        concession_rides_today=0 if rides is None else int(rides),
-        entered_today=get("entered") is not None,
-        spot_entries_today=0 if entries is None else int(entries),
-        companion_opened_at=None if companion is None else float(companion),
-    )
-
-
-def _stored(raw: bytes) -> StoredResponse:
-    body_sha256, separator, response = raw.partition(b"\n")
-    if not separator:
-        raise ValueError("idempotency record without separator")
-    return StoredResponse(body_sha256.decode("ascii"), response)
-
-
-def _day(value: str | None) -> dt.date | None:
-    return None if value is None else dt.date.fromisoformat(value)
-
-
-def _categories(raw: bytes | str) -> tuple[Category, ...]:
-    return tuple(
-        Category(code=str(r["code"]), grade=r.get("grade"), until=_day(r.get("until")))
-        for r in orjson.loads(raw)
-    )
-
-
-def _block(raw: bytes | str | None) -> Block | None:
-    if raw is None:
-        return None
-    record = orjson.loads(raw)
-    return Block(reason=record.get("reason"), until=_day(record.get("until")))
-
-
-def _entries(raw: list[tuple[Any, Any]] | None) -> list[tuple[str, bytes]]:
-    """XRANGE answers → (entry id, the record stored in field "r")."""
-    return [(entry_id.decode(), fields[b"r"]) for entry_id, fields in raw or ()]

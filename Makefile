@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DEMO_RATE ?= 10
 
-.PHONY: run test lint unit bench redis-server browser clean
+.PHONY: run test lint unit bench redis-server browser wrk clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,7 +63,14 @@ test: lint unit
 # stepping the rate up on the other core(s), and the micro-benchmarks. Other knobs are
 # environment variables: BENCH_RATES, BENCH_STEP_S, BENCH_KINDS, BENCH_SERVER_CPUS, …
 BENCH_WORKERS ?= 1
-bench: $(STAMP) redis-server
+# wrk (Debian package) measures one core's ceiling, which the Python load runner cannot offer.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "installing wrk (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk >/dev/null; }
+
+bench: $(STAMP) redis-server wrk
 	$(PY) -m bench.run --workers $(BENCH_WORKERS)
 
 clean:

@@ -12,7 +12,9 @@
    rate short of the offered). A step that fails is run once more before the ramp ends:
    this is a shared 2-core machine. Then one step each at 50 % and 80 % of the highest
    sustained rate, for their latency.
-4. A table, and bench-results/<time>/summary.json (plus every step's report).
+4. One core's ceiling: `wrk` (when installed) replaying prepared requests in a closed
+   loop, which the Python load runner cannot offer on a small machine (bench/ceiling.py).
+5. A table, and bench-results/<time>/summary.json (plus every step's report).
 
 Every option has an environment twin for `make bench`: BENCH_WORKERS, BENCH_RATES, …
 """
@@ -27,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine
+from bench.ceiling import render as render_ceiling
+from bench.ceiling import run_ceiling
 from bench.procs import PYTHON, ROOT, RedisServer, Service, Validator, pinned
 from bench.steps import Step, StepOptions, run_step
 from bench.summary import render_steps, render_summary, summarise
@@ -137,6 +141,10 @@ def main() -> int:
             steps = _ramp(validator, opts, kind, rates, args.p99_ms, out / "steps")
             doc["steps"] += [{**s.as_dict(opts.server_cpus), "verdict": s.verdict(args.p99_ms)}
                              for s in steps]
+        ceilings = [c for kind in kinds
+                    if (c := run_ceiling(validator, keys, kind, args.load_cpus, out))]
+        doc["ceiling"] = ceilings
+        print(render_ceiling(ceilings) if ceilings else "\n(wrk not installed: no ceiling)")
     finally:
         for service in reversed(services):
             service.stop()

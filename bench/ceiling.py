@@ -1,0 +1,72 @@
+"""One validator core's ceiling: `wrk` replaying prepared requests, closed loop.
+
+The simulator's open-loop runner measures latency honestly but costs ~400 µs of CPU per
+request, so on a 2-core machine it cannot offer more than ~2,000/s. `wrk` (C) costs a
+few µs per request: replaying unique, signed requests (bench/wrk_requests.py) it keeps
+the validator saturated, and the answers per second and the validator's CPU per
+answer show its capacity. Latency under a saturated closed loop is queueing, not a
+sustainable figure; the ramp's open-loop steps are the latency figures.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.procs import PYTHON, ROOT, Validator, cpu_seconds, pinned
+
+DURATION_S = 10
+CONNECTIONS = 64
+
+
+def run_ceiling(validator: Validator, keys: Path, kind: str, load_cpus: str,
+                out: Path) -> dict[str, Any] | None:
+    """Saturate the validator with `kind` requests; None when `wrk` is not installed."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    requests = out / f"wrk-{kind}.tsv"
+    subprocess.run([PYTHON, "-m", "bench.wrk_requests", "--keys", str(keys), "--kind", kind,
+                    "--n", "60000", "--out", str(requests)], cwd=ROOT, check=True,
+                   capture_output=True)
+    pids = validator.pids()
+    cpu_before, started = cpu_seconds(pids), time.monotonic()
+    result = subprocess.run(pinned(load_cpus, [
+        wrk, "-t1", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "-s",
+        str(ROOT / "bench" / "wrk_replay.lua"), "--latency", validator.url, "--", str(requests),
+    ]), capture_output=True, text=True, check=True)
+    cpu = cpu_seconds(pids) - cpu_before
+    elapsed = time.monotonic() - started
+    (out / f"wrk-{kind}.txt").write_text(result.stdout)
+    answered = int(re.search(r"(\d+) requests in", result.stdout).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
+    return {
+        "kind": kind,
+        "answered_per_s": round(answered / elapsed, 1),
+        "server_cpu_us_per_validation": round(cpu / answered * 1e6, 1),
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "wrk": {q: _ms(result.stdout, q) for q in ("50%", "99%")},
+    }
+
+
+def _ms(text: str, quantile: str) -> float | None:
+    match = re.search(rf"\s{re.escape(quantile)}\s+([\d.]+)(us|ms|s)", text)
+    if match is None:
+        return None
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def render(results: list[dict[str, Any]]) -> str:
+    lines = ["\n== one core's ceiling (wrk, closed loop, 64 connections, "
+             f"{DURATION_S} s) ==",
+             "kind   answers/s   server µs/validation   non-2xx   wrk p50 / p99 (queueing)"]
+    for r in results:
+        lines.append(f"{r['kind']:<6} {r['answered_per_s']:>9,.0f}   "
+                     f"{r['server_cpu_us_per_validation']:>20,.0f}   {r['non_2xx']:>7}   "
+                     f"{r['wrk']['50%']} / {r['wrk']['99%']} ms")
+    return "\n".join(lines)

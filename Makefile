@@ -49,8 +49,8 @@ run: $(STAMP) keys/dev/trust-list.json
 	    --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check validator terminals_sim tests
-	$(BIN)/mypy --strict validator terminals_sim
+	$(BIN)/ruff check validator terminals_sim tests bench
+	$(BIN)/mypy --strict validator terminals_sim bench
 	$(BIN)/lint-imports
 
 unit: $(STAMP) redis-server browser

@@ -30,7 +30,6 @@ from validator.reasons import FRAUD_KINDS, Reason
 from validator.state.store import (
     Commit,
     Committed,
-    Conflict,
     Duplicate,
     Snapshot,
     SnapshotQuery,
@@ -114,6 +113,15 @@ class Decider:
         except Rejected as rejected:
             return await self._deny_early(req, txn_id, now, rejected.reason)
 
+        if not req.companion:
+            # Most scans are of holders the store knows nothing about beyond today's
+            # usage (no registry entry, no block): decide on the empty snapshot and
+            # commit in one round trip. The commit's guards cover every fact the decision
+            # relied on (and `assume_no_status` the rest); if one fails, read and decide.
+            outcome = await self._attempt(req, verified, Snapshot(), txn_id, now, today,
+                                          speculative=True)
+            if outcome is not None:
+                return outcome
         query = SnapshotQuery(
             terminal_id=req.terminal_id, request_id=req.request_id, local_date=today,
             holder_ref=verified.holder_ref, card_no=verified.card_no,
@@ -125,19 +133,36 @@ class Decider:
             self._observe("snapshot", time.perf_counter() - started)
             if snap.stored is not None:
                 return _served_again(snap.stored, req)
-            verdict = self._judge(req, verified, snap, now, today)
-            record = self._record(req, txn_id, now, verdict, verified, snap)
-            response = render_decision(req.request_id, txn_id, verdict.reason, verdict.policy)
-            commit = self._commit(req, today, verified, snap, verdict, record, response)
-            started = time.perf_counter()
-            result = await self._store.commit(commit)
-            self._observe("commit", time.perf_counter() - started)
-            if isinstance(result, Committed):
-                return Outcome(response=response, record=record)
-            if isinstance(result, Duplicate):
-                return _served_again(result.stored, req)
-            assert isinstance(result, Conflict)
+            outcome = await self._attempt(req, verified, snap, txn_id, now, today)
+            if outcome is not None:
+                return outcome
         raise StoreUnavailable(f"{MAX_ATTEMPTS} guard conflicts in a row")
+
+    async def _attempt(
+        self,
+        req: ValidationRequest,
+        verified: VerifiedCredential,
+        snap: Snapshot,
+        txn_id: str,
+        now: float,
+        today: dt.date,
+        *,
+        speculative: bool = False,
+    ) -> Outcome | None:
+        """Decide on `snap` and commit; None if a guard failed (decide again)."""
+        verdict = self._judge(req, verified, snap, now, today)
+        record = self._record(req, txn_id, now, verdict, verified, snap)
+        response = render_decision(req.request_id, txn_id, verdict.reason, verdict.policy)
+        commit = self._commit(req, today, verified, snap, verdict, record, response,
+                              speculative=speculative)
+        started = time.perf_counter()
+        result = await self._store.commit(commit)
+        self._observe("commit", time.perf_counter() - started)
+        if isinstance(result, Committed):
+            return Outcome(response=response, record=record)
+        if isinstance(result, Duplicate):
+            return _served_again(result.stored, req)
+        return None
 
     # --- steps -----------------------------------------------------------------
 
@@ -203,6 +228,8 @@ class Decider:
         verdict: _Verdict,
         record: LedgerRecord,
         response: bytes,
+        *,
+        speculative: bool = False,
     ) -> Commit:
         # Only an accepted decision has effects beyond the token (nonce / counter).
         eff = verdict.policy if verdict.policy is not None and verdict.policy.accepted else None
@@ -223,6 +250,8 @@ class Decider:
             companion_use=snap.companion_opened_at if eff and eff.companion_used else None,
             companion_open_at=record.decided_at_unix if eff and eff.primary else None,
             companion_ttl_s=engine.companion_window_s,
+            assume_no_status=speculative,
+            card_no=cred.card_no if speculative else None,
         )
 
     async def _deny_early(

@@ -398,3 +398,35 @@ async def test_memory_store_expires_by_its_clock(fixed_clock: FixedClock) -> Non
     fixed_clock.set(1_795_000_000 + USAGE_TTL_S)
     snap = await store.snapshot(query("r-00000001"))
     assert (snap.entered_today, snap.concession_rides_today, snap.atc_high) == (False, 0, 3)
+
+
+# --- speculative commits (decided without a snapshot) ----------------------------------
+
+
+@pytest.mark.parametrize("status", ["registry", "card_block", "holder_block"])
+async def test_speculative_commit_conflicts_on_any_holder_status(
+    store: Store, status: str
+) -> None:
+    speculative = commit("spec-0001", nonce=b"nonce-spec-00001", assume_no_status=True,
+                         card_no=CARD_NO, concession_ride_cap=4)
+    if status == "registry":
+        await store.put_holders([(REF, ())])  # even an entry without categories
+    elif status == "card_block":
+        await store.put_block("card", CARD_NO, Block(reason="lost"))
+    else:
+        await store.put_block("holder", REF, Block())
+    assert await store.commit(speculative) == Conflict("status")
+    # no effect at all: the nonce is unspent, no ride counted, nothing ledgered
+    snap = await store.snapshot(query(nonce=b"nonce-spec-00001"))
+    assert (snap.nonce_seen, snap.concession_rides_today, snap.stored) == (False, 0, None)
+    assert await ledger(store) == []
+
+
+async def test_speculative_commit_on_an_unknown_holder_applies(store: Store) -> None:
+    await store.put_holders([("ab" * 16, (Category("veteran"),))])  # someone else
+    await store.put_block("card", "Z99999999", Block())
+    speculative = commit("spec-0002", nonce=b"nonce-spec-00002", assume_no_status=True,
+                         card_no=CARD_NO, concession_ride_cap=4)
+    await committed(store, speculative)
+    snap = await store.snapshot(query(nonce=b"nonce-spec-00002"))
+    assert (snap.nonce_seen, snap.concession_rides_today) == (True, 1)

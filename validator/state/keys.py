@@ -133,6 +133,7 @@ class CommitKeys:
     capacity: str | None
     entered: str | None
     companion: str | None
+    status: tuple[str, str, str] | None  # card block, holder block, registry entry
 
     @classmethod
     def of(cls, c: Commit) -> CommitKeys:
@@ -148,6 +149,9 @@ class CommitKeys:
             if c.concession_entry
             else None,
             companion=companion(c.terminal_id, _need(ref, "companion")) if window else None,
+            status=(block("card", _need(c.card_no, "status")),
+                    block("holder", _need(ref, "status")),
+                    holder(_need(ref, "status"))) if c.assume_no_status else None,
         )
 
 

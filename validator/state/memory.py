@@ -163,6 +163,11 @@ class MemoryStore:
 
     def _failed_guard(self, c: Commit, ks: CommitKeys, now: float) -> str | None:
         """The first guard that no longer holds, in the order of store.Conflict."""
+        if ks.status is not None:
+            card_block, holder_block, holder = ks.status
+            if card_block in self._blocks or holder_block in self._blocks or \
+                    holder in self._holders:
+                return "status"
         if ks.nonce is not None and self._nonces.get(ks.nonce, now) is not None:
             return "nonce"
         if ks.atc is not None and c.atc is not None:

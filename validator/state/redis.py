@@ -209,7 +209,7 @@ class RedisStore:
         script_keys = (  # KEYS and ARGV in the order of commit.lua's header
             keys.idempotency(c.terminal_id, c.request_id), keys.ledger(c.local_date),
             ks.nonce or "", ks.atc or "", ks.rides or "", ks.capacity or "", ks.entered or "",
-            ks.companion or "",
+            ks.companion or "", *(ks.status or ("", "", "")),
         )  # fmt: skip
         args = (
             c.body_sha256, c.response, c.ledger,

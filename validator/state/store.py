@@ -101,6 +101,12 @@ class Commit:
     # open a (terminal, holder) window stamped with this time, kept for `companion_ttl_s`
     companion_open_at: float | None = None
     companion_ttl_s: int = 120
+    # A speculative commit was decided without a snapshot, as if the store knew nothing
+    # of this holder. The guards above cover every fact such a decision relied on but
+    # three: guard that the holder has no registry entry and that neither `card_no` nor
+    # the holder is blocked (else Conflict("status"), and the pipeline reads and decides).
+    assume_no_status: bool = False
+    card_no: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +125,8 @@ class Duplicate:
 class Conflict:
     """A guard failed: a concurrent commit changed what the decision relied on."""
 
-    guard: str  # "nonce" | "atc" | "concession_ride" | "capacity" | "entered" | "companion"
+    guard: str  # "status" | "nonce" | "atc" | "concession_ride" | "capacity" | "entered"
+    # | "companion"
 
 
 CommitResult = Committed | Duplicate | Conflict

@@ -5,7 +5,9 @@
 --
 -- KEYS: 1 idempotency record  2 the day's ledger stream  3 nonce  4 atc  5 rides today
 --       6 spot entries today  7 entered (holder, spot) today  8 companion window
---       (keys 3-8 are "" when the commit has no such guard, and are then left alone)
+--       9 card block  10 holder block  11 registry entry (a speculative commit: these
+--       must not exist)
+--       (keys 3-11 are "" when the commit has no such guard, and are then left alone)
 -- ARGV: 1 body sha256 (hex)  2 response  3 ledger record  4 atc  5 ride cap
 --       6 spot capacity  7 companion_use  8 companion_open_at  9 companion ttl s
 --       10 nonce ttl s  11 idempotency ttl s  12 usage ttl s  13 ledger retention s
@@ -22,6 +24,9 @@ local function count(key)
 end
 
 -- Guards, in the order of store.Conflict; the first failure returns before any write.
+if KEYS[9] ~= "" and redis.call("EXISTS", KEYS[9], KEYS[10], KEYS[11]) > 0 then
+  return {1, "status"}
+end
 if KEYS[3] ~= "" and redis.call("EXISTS", KEYS[3]) == 1 then
   return {1, "nonce"}
 end

@@ -14,14 +14,14 @@ from validator.web.errors import ApiError
 TIMESTAMP_WINDOW_S = 300
 
 
-def terminal_string_to_sign(method: str, path: str, timestamp: str, body: bytes) -> bytes:
-    digest = hashlib.sha256(body).hexdigest()
-    return f"{method}\n{path}\n{timestamp}\n{digest}".encode()
+def terminal_string_to_sign(method: str, path: str, timestamp: str, body_sha256: str) -> bytes:
+    """METHOD, PATH, X-Timestamp and hex(SHA-256(body)), joined by newlines (§4)."""
+    return f"{method}\n{path}\n{timestamp}\n{body_sha256}".encode()
 
 
 def authenticate_terminal(
     request: web.Request,
-    body: bytes,
+    body_sha256: str,
     terminals: dict[str, Terminal],
     keys: KeySet,
     now: float,
@@ -40,7 +40,8 @@ def authenticate_terminal(
     if not timestamp.isdigit() or len(timestamp) > 12 or abs(now - int(timestamp)) > \
             TIMESTAMP_WINDOW_S:
         raise ApiError(401, "unauthorized", "X-Timestamp missing or more than 300 s off")
-    message = terminal_string_to_sign(request.method, request.rel_url.raw_path, timestamp, body)
+    message = terminal_string_to_sign(request.method, request.rel_url.raw_path, timestamp,
+                                      body_sha256)
     expected = hmac.new(secret, message, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature.lower().encode("ascii", "replace").decode()):
         raise ApiError(401, "unauthorized", "unknown terminal or bad signature")

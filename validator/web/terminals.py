@@ -33,8 +33,9 @@ async def post_validation(request: web.Request) -> web.Response:
     started = time.perf_counter()
     app = request.app
     body = await read_limited(request, MAX_BODY_BYTES)
+    body_sha256 = hashlib.sha256(body).hexdigest()  # signed over, and the idempotency key
     try:
-        terminal = authenticate_terminal(request, body, app[CONFIG].terminals, app[KEYSET],
+        terminal = authenticate_terminal(request, body_sha256, app[CONFIG].terminals, app[KEYSET],
                                          app[CLOCK].now())
     except ApiError as exc:
         if exc.status == 401:
@@ -50,7 +51,7 @@ async def post_validation(request: web.Request) -> web.Response:
         scanned_at_text=parsed.scanned_at_text,
         credential=parsed.credential,
         companion=parsed.companion,
-        body_sha256=hashlib.sha256(body).hexdigest(),
+        body_sha256=body_sha256,
     ))
     if outcome.conflict:
         raise ApiError(409, "request_id_conflict",

@@ -8,13 +8,13 @@ The token itself is never logged or echoed; only its name and role reach the aud
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from validator.audit import Actor
+from validator.holders.registry import InvalidHolder, parse_date
 from validator.keyset import OperatorToken
 from validator.web.appkeys import CLOCK, CONFIG, KEYSET
 from validator.web.auth import authenticate_operator
@@ -22,7 +22,6 @@ from validator.web.errors import invalid
 from validator.web.terminals import read_limited
 
 MAX_JSON_BODY_BYTES = 64 * 1024
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # not the ISO week forms 3.11 takes
 
 
 def viewer(request: web.Request) -> Actor:
@@ -67,12 +66,11 @@ def query_date(request: web.Request, name: str = "date") -> dt.date:
 
 
 def parse_day(value: object, name: str) -> dt.date:
-    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
-        raise invalid(f"{name}: expected YYYY-MM-DD")
+    """`registry.parse_date`, the one strict YYYY-MM-DD parser, its error made a 400."""
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise invalid(f"{name}: {value!r} is not a real date (YYYY-MM-DD)") from None
+        return parse_date(value, name)
+    except InvalidHolder as exc:
+        raise invalid(str(exc)) from None
 
 
 def now(request: web.Request) -> float:

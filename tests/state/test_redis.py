@@ -151,6 +151,13 @@ async def test_errors_and_garbage_are_unavailable(store: RedisStore, raw: Redis)
     assert await raw.exists(keys.nonce(REF, b"n-1"), keys.ledger(DAY)) == 0
     with pytest.raises(ValueError):  # a caller's mistake is not an outage
         await store.ledger_read(DAY, after="0-0; DEL")
+    await raw.xadd(keys.ledger(DAY), {"not-r": b"{}"})  # a stream entry without its record
+    with pytest.raises(StoreUnavailable):
+        await store.ledger_read(DAY)
+    await raw.delete(keys.ledger(DAY))
+    await raw.set(keys.ledger(DAY), b"a string")  # WRONGTYPE for XRANGE
+    with pytest.raises(StoreUnavailable):
+        await store.ledger_read(DAY)
 
 
 async def test_key_names_ttls_and_nothing_personal(store: RedisStore, raw: Redis) -> None:

@@ -88,6 +88,18 @@ def decode_block(raw: bytes | str | None) -> Block | None:
     return Block(reason=record.get("reason"), until=_day(record.get("until")))
 
 
+def decode_raw_entries(raw: list[list[Any]] | None) -> list[tuple[str, bytes]]:
+    """XRANGE answers as RESP arrays ([id, [field, value, …]]) → (id, field "r")."""
+    out = []
+    for entry_id, fields in raw or ():
+        record = next((fields[i + 1] for i in range(0, len(fields) - 1, 2)
+                       if fields[i] == b"r"), None)
+        if record is None:
+            raise ValueError(f"ledger entry {entry_id!r} has no field r")
+        out.append((entry_id.decode(), record))
+    return out
+
+
 def decode_entries(raw: list[tuple[Any, Any]] | None) -> list[tuple[str, bytes]]:
     """XRANGE answers → (entry id, the record stored in field "r")."""
     return [(entry_id.decode(), fields[b"r"]) for entry_id, fields in raw or ()]

@@ -25,13 +25,11 @@ from aiohttp import web
 from validator.state.store import StoreUnavailable
 from validator.web.appkeys import CLOCK, CONFIG, KEYSET, LIVE_FEED, METRICS, STORE
 from validator.web.auth import authenticate_operator
-from validator.web.errors import ApiError, Handler
 from validator.web.live import LiveBoard
 from validator.web.livefeed import LiveFeed
 from validator.web.lookup import find_decisions, parse_query
 
 STATIC_DIR = Path(__file__).parent / "static"
-VALIDATIONS_PATH = "/v1/validations"
 KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
 # The page loads nothing from elsewhere and runs no inline script: say so to the browser.
 _PAGE_HEADERS = {
@@ -44,7 +42,8 @@ _PAGE_HEADERS = {
 
 
 def setup_routes(app: web.Application) -> None:
-    """Register the dashboard's routes, its background feed and its error watcher."""
+    """Register the dashboard's routes and its background feed (terminal errors reach
+    its board from the terminal handler, `terminals.post_validation`)."""
     app.router.add_get("/", _root)
     app.router.add_get("/dashboard", _page)
     app.router.add_static("/dashboard/static", STATIC_DIR)
@@ -52,7 +51,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/v1/dashboard/snapshot", _snapshot)
     app.router.add_get("/v1/dashboard/stream", _stream)
     app.router.add_get("/v1/dashboard/decisions", _decisions)
-    app.middlewares.append(terminal_errors_middleware)
     app.cleanup_ctx.append(_live_feed_ctx)
     app.on_shutdown.append(_release_streams)
 
@@ -80,31 +78,6 @@ async def _release_streams(app: web.Application) -> None:
     feed = app.get(LIVE_FEED)
     if feed is not None:
         feed.close()
-
-
-@web.middleware
-async def terminal_errors_middleware(
-    request: web.Request, handler: Handler
-) -> web.StreamResponse:
-    """Note terminal requests answered with an HTTP error (no ledger record has them):
-    bad terminal signatures for the fraud feed, the rest for the terminal's error rate."""
-    if request.path != VALIDATIONS_PATH:
-        return await handler(request)
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        _note_error(request, exc.status)
-        raise
-    except StoreUnavailable:
-        _note_error(request, 503)
-        raise
-
-
-def _note_error(request: web.Request, status: int) -> None:
-    feed = request.app.get(LIVE_FEED)
-    if feed is not None and status != 413:  # 413 comes before any identity is checked
-        feed.board.http_error(request.headers.get("X-Terminal-Id", ""), status,
-                              request.app[CLOCK].now())
 
 
 async def _root(request: web.Request) -> web.StreamResponse:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import nacl.signing
 from cryptography.hazmat.primitives import cmac, hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -50,12 +51,14 @@ def row(name: str, us: float, note: str = "") -> Row:
 
 
 def primitive_rows() -> list[Row]:
-    """The physical floor: one verify with `cryptography` (OpenSSL), and the symmetric MACs."""
+    """The physical floor: one verify with `cryptography` (OpenSSL) and, for Ed25519, with
+    libsodium (PyNaCl, what the validator uses), and the symmetric MACs."""
     data = b"x" * 200  # about a Sig_structure's size
     ec_key = ec.generate_private_key(ec.SECP256R1())
     ec_sig, ec_pub = ec_key.sign(data, ec.ECDSA(hashes.SHA256())), ec_key.public_key()
     ed_key = Ed25519PrivateKey.generate()
     ed_sig, ed_pub = ed_key.sign(data), ed_key.public_key()
+    ed_sodium = nacl.signing.VerifyKey(ed_pub.public_bytes_raw())
     sm4_key, hmac_key, message = bytes(16), bytes(32), b"m" * 114  # len(M) of §3
 
     def sm4_cmac() -> bytes:
@@ -68,6 +71,8 @@ def primitive_rows() -> list[Row]:
             lambda: ec_pub.verify(ec_sig, data, ec.ECDSA(hashes.SHA256())), 2000)),
         row("raw Ed25519 verify (cryptography)",
             best_us(lambda: ed_pub.verify(ed_sig, data), 2000)),
+        row("raw Ed25519 verify (libsodium)",
+            best_us(lambda: ed_sodium.verify(data, ed_sig), 2000), "PyNaCl VerifyKey"),
         row("raw SM4-CMAC, new context", best_us(sm4_cmac, 20000)),
         row("raw HMAC-SHA256 (terminal auth)", best_us(
             lambda: hmac.new(hmac_key, message, hashlib.sha256).digest(), 20000)),

@@ -19,6 +19,7 @@ from typing import Any
 
 import base45
 import cbor2
+import nacl.signing
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -369,6 +370,69 @@ def test_outer_signature_errors_are_bad_signature(env: Env) -> None:
     assert env.reason(to_qr(tampered(env.phone().level2(NOW)))) == Reason.BAD_SIGNATURE
     stolen = Phone(env.level1(), generate_key(env.device_alg), env.device_alg)
     assert env.reason(stolen.qr(NOW)) == Reason.BAD_SIGNATURE
+
+
+# --- EdDSA through libsodium ----------------------------------------------------------
+
+ED25519_ORDER = 2**252 + 27742317777372353535851937790883648493  # L, the group order
+ED25519_IDENTITY = (1).to_bytes(32, "little")  # y = 1: a valid point of order 1
+
+
+def _with_signature(sign1_bytes: bytes, change: Callable[[bytes], bytes]) -> bytes:
+    """That COSE_Sign1 (tagged) re-encoded untagged with `change(signature)` in its place."""
+    protected, unprotected, payload, signature = cbor2.loads(sign1_bytes).value
+    return cbor2.dumps([protected, unprotected, payload, change(signature)])
+
+
+def _on_level(env: Env, level: int, change: Callable[[bytes], bytes]) -> str:
+    """A QR whose level-1 or level-2 signature is `change`d (the other stays good)."""
+    if level == 1:
+        return env.phone(_with_signature(env.level1(), change)).qr(NOW)
+    return to_qr(_with_signature(env.phone().level2(NOW), change))
+
+
+def _s_plus_order(signature: bytes) -> bytes:
+    """`R || S+L`: the same S modulo L, so a verifier that skips the S < L check takes it."""
+    s = int.from_bytes(signature[32:], "little") + ED25519_ORDER
+    return signature[:32] + s.to_bytes(32, "little")
+
+
+def test_ed25519_keys_verify_through_libsodium() -> None:
+    env = make_env("EdDSA", "EdDSA")
+    [issuer_key] = trust_of(env.issuer).candidates(env.issuer.kid, cose.ALG_EDDSA, NOW)
+    device_key = cose.parse_cose_key(cose.decode(cbor2.dumps(cose_key(env.device.public_key()))))
+    for key in (issuer_key.public_key, device_key):
+        assert isinstance(key, cose.Ed25519Key)
+        assert isinstance(key.verifier, nacl.signing.VerifyKey)
+    assert env.verifier.verify(env.qr(), NOW).holder_ref == SUB.hex()
+
+
+@pytest.mark.parametrize("bit", [0, 255, 256, 511])  # R's first and sign bit, S's first and top
+@pytest.mark.parametrize("level", [1, 2])
+def test_a_flipped_bit_in_an_ed25519_signature_is_bad_signature(level: int, bit: int) -> None:
+    env = make_env("EdDSA", "EdDSA")
+
+    def flip(signature: bytes) -> bytes:
+        return (int.from_bytes(signature, "little") ^ 1 << bit).to_bytes(64, "little")
+
+    assert env.reason(_on_level(env, level, flip)) == Reason.BAD_SIGNATURE
+
+
+@pytest.mark.parametrize("level", [1, 2])
+def test_a_non_canonical_ed25519_signature_is_bad_signature(level: int) -> None:
+    env = make_env("EdDSA", "EdDSA")
+    assert env.reason(_on_level(env, level, _s_plus_order)) == Reason.BAD_SIGNATURE
+
+
+def test_a_small_order_device_key_is_bad_signature_not_a_skeleton_key() -> None:
+    """Under the identity point `R = identity, S = 0` signs every message; OpenSSL takes it,
+    libsodium does not.  The key is a valid point, so the QR is not malformed."""
+    env = make_env("EdDSA", "EdDSA")
+    assert cose.ed25519_point_is_valid(ED25519_IDENTITY)
+    level1 = env.level1(env.claims(cnf={1: {1: 1, -1: 6, -2: ED25519_IDENTITY}}))
+    level2 = env.phone(level1).level2(NOW)
+    forged = to_qr(_with_signature(level2, lambda _: ED25519_IDENTITY + bytes(32)))
+    assert env.reason(forged) == Reason.BAD_SIGNATURE
 
 
 def test_qr_freshness(env: Env) -> None:

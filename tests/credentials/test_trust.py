@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import nacl.signing
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -127,16 +128,37 @@ def test_keys_sharing_a_kid_are_all_candidates_in_order() -> None:
     assert second_key.verify(signature, b"m")
 
 
+def test_an_eddsa_key_is_loaded_once_into_a_libsodium_verifier() -> None:
+    [key] = TrustList.from_jwks({"keys": [ed_jwk()]}).candidates(KID, cose.ALG_EDDSA, NOW)
+    assert isinstance(key.public_key, cose.Ed25519Key)
+    assert isinstance(key.public_key.verifier, nacl.signing.VerifyKey)
+    assert key.public_key.raw == ED_KEY.public_key().public_bytes_raw()
+    assert key.verify(ED_KEY.sign(b"m"), b"m")
+
+
 def test_verify_is_false_for_wrong_length_der_or_tampered_signatures() -> None:
     es = TrustedKey(KID, cose.ALG_ES256, "i", EC_KEY.public_key())
-    ed = TrustedKey(KID, cose.ALG_EDDSA, "i", ED_KEY.public_key())
+    ed_raw = ED_KEY.public_key().public_bytes_raw()
+    ed = TrustedKey(KID, cose.ALG_EDDSA, "i", cose.public_key_from_coordinates(ed_raw, None))
     raw = es256_raw(b"m")
     assert es.verify(raw, b"m")
     assert not es.verify(raw, b"n")
     assert not es.verify(raw[:63], b"m")
     assert not es.verify(EC_KEY.sign(b"m", ec.ECDSA(hashes.SHA256())), b"m")  # DER, not raw
     assert not es.verify(bytes(64), b"m")  # r = s = 0
+    assert ed.verify(ED_KEY.sign(b"m"), b"m")
+    assert not ed.verify(ED_KEY.sign(b"m"), b"n")
     assert not ed.verify(ED_KEY.sign(b"m")[:63], b"m")
     assert not ed.verify(ED_KEY.sign(b"m") + b"\0", b"m")
     # A key only verifies its own algorithm.
     assert not TrustedKey(KID, cose.ALG_EDDSA, "i", EC_KEY.public_key()).verify(raw, b"m")
+    assert not TrustedKey(KID, cose.ALG_ES256, "i", ed.public_key).verify(raw, b"m")
+
+
+def test_a_small_order_eddsa_key_loads_but_verifies_nothing() -> None:
+    """The identity point is a valid encoding, so the list loads; but with it `R = identity,
+    S = 0` would verify any message (OpenSSL accepts it), and libsodium refuses it."""
+    identity = (1).to_bytes(32, "little")
+    [key] = TrustList.from_jwks({"keys": [ed_jwk(x=b64(identity))]}).candidates(
+        KID, cose.ALG_EDDSA, NOW)
+    assert not key.verify(identity + bytes(32), b"m")

@@ -2,8 +2,10 @@
 
 Only what the e-card QR needs (protocol §2): decode a COSE_Sign1 with or without CBOR
 tag 18, build its `Sig_structure1`, read the `alg`/`kid` headers, turn an Ed25519 or
-P-256 COSE_Key into a `cryptography` public key, and check an ES256 (raw `r||s`) or
-EdDSA signature.
+P-256 COSE_Key into a public key, and check an ES256 (raw `r||s`) or EdDSA signature.
+ES256 goes through `cryptography` (OpenSSL); Ed25519 through libsodium (PyNaCl), whose
+verify costs about half of OpenSSL's and which refuses non-canonical signatures and
+small-order keys (docs/spec-readings.md).
 
 Every shape problem raises `FormatError`; the caller maps it to `malformed_credential`.
 The CBOR decoder is a foreign boundary, so *any* exception it raises is translated here.
@@ -13,13 +15,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import NamedTuple, TypeAlias, TypeVar, cast
 
 import cbor2
+import nacl.exceptions
+import nacl.signing
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
     "ALG_ES256",
     "HEADER_KID",
     "SIGN_ALGS",
+    "Ed25519Key",
     "FormatError",
     "PublicKey",
     "Sign1",
@@ -54,8 +59,22 @@ KTY_OKP, KTY_EC2 = 1, 2
 CRV_P256, CRV_ED25519 = 1, 6
 HEADER_ALG, HEADER_CRIT, HEADER_KID = 1, 2, 4
 
-PublicKey: TypeAlias = Ed25519PublicKey | ec.EllipticCurvePublicKey
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Ed25519Key:
+    """An Ed25519 public key: its 32 bytes, and libsodium's verifier built once from them."""
+
+    raw: bytes
+    verifier: nacl.signing.VerifyKey
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Ed25519Key:
+        return cls(raw, nacl.signing.VerifyKey(raw))
+
+
+PublicKey: TypeAlias = Ed25519Key | ec.EllipticCurvePublicKey
 
 
 class FormatError(ValueError):
@@ -196,12 +215,12 @@ def public_key_from_coordinates(x: bytes, y: bytes | None) -> PublicKey:
     if len(x) != 32 or (y is not None and len(y) != 32):
         raise FormatError("public key coordinate is not 32 bytes")
     if y is None:
-        # cryptography does not decode the point.  The cheap RFC 8032 encoding checks run
-        # here, as OpenSSL may let them pass; the costly on-curve test is
-        # ed25519_point_is_valid, and an off-curve key never verifies in OpenSSL anyway.
+        # The point is not decoded here.  The cheap RFC 8032 encoding checks run now, so a
+        # non-canonical key is malformed; the costly on-curve test is
+        # ed25519_point_is_valid, and an off-curve key never verifies in libsodium anyway.
         if not _ed25519_encoding_is_canonical(x):
             raise FormatError("Ed25519 public key is not a canonical encoding")
-        return Ed25519PublicKey.from_public_bytes(x)
+        return Ed25519Key.from_bytes(x)
     try:
         return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + x + y)
     except ValueError:
@@ -222,7 +241,7 @@ def ed25519_point_is_valid(x: bytes) -> bool:
     """Whether 32 bytes decode to an Ed25519 point (RFC 8032 §5.1.3).
 
     Costs ~40 µs of Python big-int work, so callers run it only where it changes an
-    outcome: OpenSSL's verify already fails for a key that is not on the curve.
+    outcome: libsodium's verify already fails for a key that is not on the curve.
     """
     if len(x) != 32 or not _ed25519_encoding_is_canonical(x):
         return False
@@ -250,15 +269,15 @@ def _jacobi(a: int, n: int) -> int:
 
 def point_is_valid(key: PublicKey) -> bool:
     """Ed25519 keys are decoded lazily (above); P-256 points were checked on load."""
-    if isinstance(key, Ed25519PublicKey):
-        return ed25519_point_is_valid(key.public_bytes_raw())
+    if isinstance(key, Ed25519Key):
+        return ed25519_point_is_valid(key.raw)
     return True
 
 
 def key_fits_alg(key: PublicKey, alg: int) -> bool:
     """ES256 needs an EC2 P-256 key, EdDSA an OKP Ed25519 key."""
     if alg == ALG_EDDSA:
-        return isinstance(key, Ed25519PublicKey)
+        return isinstance(key, Ed25519Key)
     return alg == ALG_ES256 and isinstance(key, ec.EllipticCurvePublicKey)
 
 
@@ -266,18 +285,25 @@ _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
 def verify_signature(key: PublicKey, alg: int, signature: bytes, data: bytes) -> bool:
-    """ES256 (raw 64-byte `r||s`) or EdDSA; a wrong length or key type is simply False."""
+    """ES256 (raw 64-byte `r||s`) or EdDSA; a wrong length or key type is simply False.
+
+    EdDSA is libsodium's strict verify: besides a wrong signature it refuses a
+    non-canonical `S` (≥ the group order), a small-order `R` and a small-order key.
+    """
     if len(signature) != 64:
         return False
-    try:
-        if alg == ALG_EDDSA and isinstance(key, Ed25519PublicKey):
-            key.verify(signature, data)
-            return True
-        if alg == ALG_ES256 and isinstance(key, ec.EllipticCurvePublicKey):
-            r = int.from_bytes(signature[:32], "big")
-            s = int.from_bytes(signature[32:], "big")
+    if alg == ALG_EDDSA and isinstance(key, Ed25519Key):
+        try:
+            key.verifier.verify(data, signature)
+        except nacl.exceptions.BadSignatureError:
+            return False
+        return True
+    if alg == ALG_ES256 and isinstance(key, ec.EllipticCurvePublicKey):
+        r = int.from_bytes(signature[:32], "big")
+        s = int.from_bytes(signature[32:], "big")
+        try:
             key.verify(encode_dss_signature(r, s), data, _ECDSA_SHA256)
-            return True
-    except InvalidSignature:
-        return False
+        except InvalidSignature:
+            return False
+        return True
     return False

@@ -148,14 +148,18 @@ def _b64(raw: bytes) -> str:
 
 
 def public_jwk(
-    public_key: cose.PublicKey,
+    public_key: Ed25519PublicKey | ec.EllipticCurvePublicKey,
     kid: bytes,
     alg: str,
     iss: str,
     nbf: int | None = None,
     exp: int | None = None,
 ) -> dict[str, object]:
-    """The trust-list JWK for one issuer key (the inverse of `TrustList.from_jwks`)."""
+    """The trust-list JWK for one issuer key (the inverse of `TrustList.from_jwks`).
+
+    It takes the `cryptography` key an issuer generates and signs with; `from_jwks`
+    builds the verifying key (libsodium for Ed25519) from the JWK's coordinates.
+    """
     if len(kid) != KID_BYTES:
         raise ValueError(f"kid must be {KID_BYTES} bytes")
     if alg == "EdDSA" and isinstance(public_key, Ed25519PublicKey):

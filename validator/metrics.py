@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -58,18 +59,29 @@ class Metrics:
         # Children resolved once: the decision path observes them on every request.
         self._store_ops = {op: self.store_round_trip_seconds.labels(op)
                            for op in ("snapshot", "commit")}
+        # …and the decision counters, as they are first met (a few dozen label sets;
+        # `labels()` takes a lock and builds its key on every call).
+        self._decision_children: dict[tuple[str, str, str, str], Any] = {}
+        self._fraud_children: dict[str, Any] = {}
 
     def observe_store(self, op: str, seconds: float) -> None:
         """One round trip of the decision path (`snapshot` / `commit`)."""
         self._store_ops[op].observe(seconds)
 
     def record_decision(self, record: LedgerRecord, seconds: float) -> None:
-        venue_kind = record.venue.partition(":")[0]
-        self.decisions.labels(record.decision, record.reason, record.credential,
-                              venue_kind).inc()
+        key = (record.decision, record.reason, record.credential,
+               record.venue.partition(":")[0])
+        child = self._decision_children.get(key)
+        if child is None:
+            child = self._decision_children[key] = self.decisions.labels(*key)
+        child.inc()
         self.decision_seconds.observe(seconds)
         if record.fraud is not None:
-            self.fraud_signals.labels(record.fraud).inc()
+            fraud = self._fraud_children.get(record.fraud)
+            if fraud is None:
+                fraud = self._fraud_children[record.fraud] = \
+                    self.fraud_signals.labels(record.fraud)
+            fraud.inc()
 
     @contextmanager
     def store_call(self, op: str) -> Iterator[None]:

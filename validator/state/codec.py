@@ -92,11 +92,13 @@ def decode_raw_entries(raw: list[list[Any]] | None) -> list[tuple[str, bytes]]:
     """XRANGE answers as RESP arrays ([id, [field, value, …]]) → (id, field "r")."""
     out = []
     for entry_id, fields in raw or ():
-        record = next((fields[i + 1] for i in range(0, len(fields) - 1, 2)
-                       if fields[i] == b"r"), None)
-        if record is None:
+        if len(fields) == 2 and fields[0] == b"r":  # what the commit script writes
+            out.append((entry_id.decode(), fields[1]))
+            continue
+        named = dict(zip(fields[::2], fields[1::2], strict=False))
+        if b"r" not in named:
             raise ValueError(f"ledger entry {entry_id!r} has no field r")
-        out.append((entry_id.decode(), record))
+        out.append((entry_id.decode(), named[b"r"]))
     return out
 
 

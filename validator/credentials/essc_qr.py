@@ -101,7 +101,7 @@ class EsscVerifier:
             _check_device_signature(credential.device_key, outer)
         except Rejected:
             # Step 1 wants an off-curve Ed25519 cnf key reported as malformed, but the
-            # check costs ~40 µs.  OpenSSL never verifies with such a key, so running it
+            # check costs ~40 µs.  libsodium never verifies with such a key, so running it
             # only here, when the scan is rejected anyway, yields the same outcome.
             if not cose.point_is_valid(credential.device_key):
                 raise Rejected(Reason.MALFORMED_CREDENTIAL, "cnf: not an Ed25519 point") from None

@@ -59,11 +59,12 @@ unit: $(STAMP) redis-server browser
 test: lint unit
 
 # The throughput benchmark of issue 5 (docs/benchmarks.md): a private redis-server, the
-# validator with BENCH_WORKERS processes on core 0, the simulator's open-loop load runner
-# stepping the rate up on the other core(s), and the micro-benchmarks. Other knobs are
+# validator with BENCH_WORKERS processes on core 0, an open-loop load generator
+# (BENCH_GENERATOR=lean: bench/openloop.py, or sim: the simulator's runner) stepping the
+# rate up on the other core(s), and the micro-benchmarks. Other knobs are
 # environment variables: BENCH_RATES, BENCH_STEP_S, BENCH_KINDS, BENCH_SERVER_CPUS, …
 BENCH_WORKERS ?= 1
-# wrk (Debian package) measures one core's ceiling, which the Python load runner cannot offer.
+# wrk (Debian package) measures one core's ceiling: closed loop, saturating the validator.
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
 	  echo "installing wrk (Debian package)"; \

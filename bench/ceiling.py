@@ -1,11 +1,10 @@
 """One validator core's ceiling: `wrk` replaying prepared requests, closed loop.
 
-The simulator's open-loop runner measures latency honestly but costs ~400 µs of CPU per
-request, so on a 2-core machine it cannot offer more than ~2,000/s. `wrk` (C) costs a
-few µs per request: replaying unique, signed requests (bench/wrk_requests.py) it keeps
-the validator saturated, and the answers per second and the validator's CPU per
-answer show its capacity. Latency under a saturated closed loop is queueing, not a
-sustainable figure; the ramp's open-loop steps are the latency figures.
+`wrk` (C) costs a few µs per request: replaying unique, signed requests
+(bench/wrk_requests.py) with 64 always in flight it keeps the validator saturated, and
+the answers per second and the validator's CPU per answer show its capacity. Latency
+under a saturated closed loop is queueing, not a sustainable figure; the ramp's
+open-loop steps are the latency figures.
 """
 
 from __future__ import annotations

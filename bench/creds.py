@@ -1,23 +1,45 @@
-"""Credentials for benchmarks, made with the simulator's card and e-card code.
+"""Credentials and signed requests for benchmarks, made with the simulator's card and
+e-card code.
 
 Everything is built before any clock starts: a QR costs an issuer and a device signature
-to make, which is not what a benchmark of the validator should time.
+to make, which is not what a benchmark of the validator should time. `signed` is the one
+place a terminal request is put together (body, `X-Timestamp`, `X-Signature` of §4):
+bench/wrk_requests.py writes its output for `wrk`, bench/openloop.py sends it itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import os
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from terminals_sim.card import Card, card_id_for, make_ssn
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from terminals_sim.card import Card, card_id_for, make_ssn, new_un
 from terminals_sim.ecard import Issuer, Phone, generate_key, load_issuers
 
 REGION = "369900"  # the default city's card region (config/city.toml)
 TERMINAL = "T-BUS-K1-001"  # a bus reader of config/terminals.toml
+PATH = "/v1/validations"
 Alg = Literal["ES256", "EdDSA"]
+Credential = dict[str, Any]
+
+
+class SignedRequest(NamedTuple):
+    """One terminal request of §4 as it goes on the wire: its three headers and body."""
+
+    terminal: str
+    timestamp: int
+    signature: str
+    body: bytes
 
 
 def master_keys(keys_dir: Path) -> dict[tuple[str, int], bytes]:
@@ -25,9 +47,37 @@ def master_keys(keys_dir: Path) -> dict[tuple[str, int], bytes]:
     return {(k["region"], k["kv"]): bytes.fromhex(k["key"]) for k in doc["keys"]}
 
 
-def terminal_secret(keys_dir: Path, terminal_id: str = TERMINAL) -> bytes:
-    return bytes.fromhex(json.loads((keys_dir / "terminal-secrets.json").read_text())[terminal_id])
+def terminal_secrets(keys_dir: Path) -> dict[str, bytes]:
+    doc = json.loads((keys_dir / "terminal-secrets.json").read_text())
+    return {terminal: bytes.fromhex(secret) for terminal, secret in doc.items()}
 
+
+def terminal_secret(keys_dir: Path, terminal_id: str = TERMINAL) -> bytes:
+    return terminal_secrets(keys_dir)[terminal_id]
+
+
+def bus_terminals(keys_dir: Path, n: int) -> list[str]:
+    """The first `n` bus readers of the key set (bus fares accept every valid holder)."""
+    buses = sorted(t for t in terminal_secrets(keys_dir) if t.startswith("T-BUS-"))
+    if not buses:
+        raise ValueError(f"{keys_dir}: no T-BUS-* terminal has a secret")
+    return buses[:max(n, 1)]
+
+
+def signed(credentials: Iterable[tuple[str, Credential]], secrets_by_terminal: dict[str, bytes],
+           now: int) -> Iterator[SignedRequest]:
+    """Each (terminal, credential) as a request signed at `now`, with a fresh request_id."""
+    scanned = dt.datetime.fromtimestamp(now, dt.UTC).isoformat()  # = a cryptogram's time
+    for terminal, credential in credentials:
+        body = json.dumps({"request_id": secrets.token_urlsafe(12), "scanned_at": scanned,
+                           "credential": credential}, separators=(",", ":")).encode()
+        digest = hashlib.sha256(body).hexdigest()
+        signature = hmac.new(secrets_by_terminal[terminal],
+                             f"POST\n{PATH}\n{now}\n{digest}".encode(), hashlib.sha256)
+        yield SignedRequest(terminal, now, signature.hexdigest(), body)
+
+
+# --- card taps ---------------------------------------------------------------------------
 
 def cards(keys_dir: Path, n: int, *, first_serial: int = 10_000_000) -> list[Card]:
     """`n` cards of holders born 1950–1999 (seniors and others), fresh counters."""
@@ -50,6 +100,22 @@ def card_taps(
             for card in cards(keys_dir, n)]
 
 
+def random_serial() -> int:
+    """A first card serial for a run: a card tapped again from counter 1 would be
+    `replayed`, so every run takes its cards from a random place in 62 bits."""
+    return secrets.randbelow(1 << 62)
+
+
+def fresh_card_taps(keys_dir: Path, n: int, now: int, terminals: Sequence[str], *,
+                    first_serial: int) -> Iterator[tuple[str, Credential]]:
+    """The first tap of `n` new cards, spread over `terminals` in turn."""
+    for i, card in enumerate(cards(keys_dir, n, first_serial=first_serial)):
+        terminal = terminals[i % len(terminals)]
+        yield terminal, dict(card.tap(terminal, now, new_un()))
+
+
+# --- e-card QR codes ---------------------------------------------------------------------
+
 def issuer(keys_dir: Path, alg: Alg) -> Issuer:
     return next(i for i in load_issuers(keys_dir) if i.alg == alg)
 
@@ -66,3 +132,48 @@ def qr_codes(
                               REGION, device.public_key(), iat=now - 60, exp=now + 86400)
         made.append({"type": "essc_qr", "qr": Phone(level1, device, device_alg).qr(now)})
     return made
+
+
+@dataclass(frozen=True)
+class EcardHolder:
+    """A phone as plain bytes (level-1 credential, device private key), so that a list of
+    them can be saved, and handed to the processes that pre-build QR codes."""
+
+    level1: bytes
+    device_key: bytes
+    alg: Alg
+
+    def phone(self) -> Phone:
+        if self.alg == "EdDSA":
+            return Phone(self.level1, Ed25519PrivateKey.from_private_bytes(self.device_key),
+                         "EdDSA")
+        key = ec.derive_private_key(int.from_bytes(self.device_key, "big"), ec.SECP256R1())
+        return Phone(self.level1, key, "ES256")
+
+
+def ecard_holders(keys_dir: Path, n: int, now: int, *, issuer_alg: Alg = "ES256",
+                  device_algs: Sequence[Alg] = ("ES256", "EdDSA")) -> list[EcardHolder]:
+    """`n` e-card holders born 1950–1999 (seniors and others), device keys taking
+    `device_algs` in turn; their credentials are valid for a day."""
+    signer = issuer(keys_dir, issuer_alg)
+    made = []
+    for i in range(n):
+        alg = device_algs[i % len(device_algs)]
+        device = generate_key(alg)
+        level1 = signer.issue(i.to_bytes(16, "big"), 19500101 + i % 50 * 10000, f"Q{i:08d}",
+                              REGION, device.public_key(), iat=now - 60, exp=now + 86400)
+        raw = device.private_bytes_raw() if isinstance(device, Ed25519PrivateKey) else \
+            device.private_numbers().private_value.to_bytes(32, "big")
+        made.append(EcardHolder(level1, raw, alg))
+    return made
+
+
+def qr_scans(holders: Sequence[EcardHolder], indices: range, gen_time: int,
+             terminals: Sequence[str]) -> Iterator[tuple[str, Credential]]:
+    """Scan `i` of `indices`: a fresh QR (new nonce) of holder `i % len(holders)`, shown
+    at terminal `i % len(terminals)`."""
+    phones: dict[int, Phone] = {}
+    for i in indices:
+        h = i % len(holders)
+        phone = phones.get(h) or phones.setdefault(h, holders[h].phone())
+        yield terminals[i % len(terminals)], {"type": "essc_qr", "qr": phone.qr(gen_time)}

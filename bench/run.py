@@ -7,13 +7,15 @@
 2. The validator, `serve --workers N`, pinned to `--server-cpus` (default core 0);
    Redis and the load generator get the other cores (`--load-cpus`).
 3. Per scenario (card taps on buses, QR scans on buses): a warm-up, then open-loop
-   steps of `--step-s` seconds at rising rates with the simulator's load runner, until
-   a step is not sustained (p99 over `--p99-ms`, any error or mismatch, or the achieved
-   rate short of the offered). A step that fails is run once more before the ramp ends:
-   this is a shared 2-core machine. Then one step each at 50 % and 80 % of the highest
-   sustained rate, for their latency.
+   steps of `--step-s` seconds at rising rates, until a step is not sustained (p99
+   over `--p99-ms`, any error or mismatch, or the achieved rate short of the offered).
+   A step that fails is run once more before the ramp ends: this is a shared 2-core
+   machine. Then one step each at 50 % and 80 % of the highest sustained rate, for
+   their latency. The generator is `--generator lean` (default;
+   bench/openloop.py, pre-built requests, 30–45 µs of CPU per request) or `sim` (the
+   simulator's runner, ~400 µs per request: it cannot offer more than ~2,000/s on a core).
 4. One core's ceiling: `wrk` (when installed) replaying prepared requests in a closed
-   loop, which the Python load runner cannot offer on a small machine (bench/ceiling.py).
+   loop, saturating the validator whatever rate the ramp sustained (bench/ceiling.py).
 5. A table, and bench-results/<time>/summary.json (plus every step's report).
 
 Every option has an environment twin for `make bench`: BENCH_WORKERS, BENCH_RATES, …
@@ -58,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--p99-ms", type=float, default=float(_env("P99_MS", "25")))
     p.add_argument("--terminals", type=int, default=int(_env("TERMINALS", "16")))
     p.add_argument("--connections", type=int, default=int(_env("CONNECTIONS", "64")))
+    p.add_argument("--generator", default=_env("GENERATOR", "lean"), choices=["lean", "sim"],
+                   help="lean: bench/openloop.py; sim: python -m terminals_sim load")
     p.add_argument("--skip-micro", action="store_true", default=bool(_env("SKIP_MICRO", "")))
     p.add_argument("--out", type=Path, default=Path(_env("OUT", str(ROOT / "bench-results"))))
     return p
@@ -86,8 +90,8 @@ def _ramp(validator: Validator, opts: StepOptions, kind: str, rates: list[float]
         print(render_steps([done], opts.server_cpus, p99_ms, header=False), flush=True)
         return done
 
-    print(f"\n== {kind} ({scenario}) ==\n" + render_steps([], opts.server_cpus, p99_ms),
-          flush=True)
+    print(f"\n== {kind} ({scenario}, {opts.generator} generator) ==\n"
+          + render_steps([], opts.server_cpus, p99_ms), flush=True)
     step(min(300.0, rates[0]), "warm-up")
     sustained = 0.0
     for rate in rates:
@@ -136,7 +140,8 @@ def main() -> int:
         validator.wait_ready()
         opts = StepOptions(keys=keys, config=config, duration_s=args.step_s,
                            terminals=args.terminals, connections=args.connections,
-                           load_cpus=args.load_cpus, server_cpus=_cores(args.server_cpus))
+                           load_cpus=args.load_cpus, server_cpus=_cores(args.server_cpus),
+                           generator=args.generator)
         for kind in kinds:
             steps = _ramp(validator, opts, kind, rates, args.p99_ms, out / "steps")
             doc["steps"] += [{**s.as_dict(opts.server_cpus), "verdict": s.verdict(args.p99_ms)}

@@ -1,10 +1,14 @@
-"""One load step: the simulator's open-loop runner at a fixed rate, and what it cost.
+"""One load step: an open-loop generator at a fixed rate, and what it cost.
 
-The load runner (`python -m terminals_sim load`) builds its population and QR codes
-first, prints a "set-up …" line, then runs the open loop and prints its report, whose
-first line starts with "offered". The validator's CPU time is read at those two lines,
-so set-up and report writing are not counted: CPU per validation is the validator's
-utime + stime over the loop (drain included) divided by the answers in the step.
+Two generators write the same report.json: "lean" (bench/openloop.py: pre-built
+requests on raw keep-alive connections, 30–45 µs of CPU per request at 4,000/s and
+more) and "sim" (the simulator's runner, `python -m terminals_sim load`: a population
+and an oracle, ~400 µs per request, so it cannot offer more than ~2,000/s from one
+core). Both build
+their requests first, print a "set-up …" line, then run the open loop and print their
+report, whose first line starts with "offered". The validator's CPU time is read at
+those two lines, so set-up and report writing are not counted: CPU per validation is
+the validator's utime + stime over the loop (drain included) divided by the answers.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class StepOptions:
     connections: int = 64
     load_cpus: str | None = None
     server_cpus: int = 1  # cores the validator may use, for its utilisation figure
+    generator: str = "lean"  # or "sim"
 
 
 @dataclass
@@ -50,6 +55,8 @@ class Step:
     # the validator's own view (its decision_seconds histogram over the step): the time
     # from the handler's start to its answer, without the generator's or the socket's share
     server_ms: dict[str, float | None] = field(default_factory=dict)
+    # how late requests left the generator (lean generator only): part of the latency
+    send_lag_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def cpu_us_per_validation(self) -> float:
@@ -80,9 +87,12 @@ class Step:
         doc["cpu_us_per_validation"] = round(self.cpu_us_per_validation, 1)
         doc["server_busy"] = round(self.server_busy(server_cores), 3)
         doc["generator_busy"] = round(self.generator_busy, 3)
+        doc["generator_us_per_request"] = round(
+            self.generator_cpu_s / max(self.answered, 1) * 1e6, 1)
         return doc
 
 
+KINDS = {"bus-taps": "card", "bus-qr": "qr"}  # the lean generator's kind per scenario
 _BUCKET = re.compile(r'^validator_decision_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.M)
 
 
@@ -110,16 +120,34 @@ def quantile(q: float, before: dict[float, float], after: dict[float, float]) ->
     return None
 
 
+def generator_argv(url: str, opts: StepOptions, scenario: str, rate: float, *, seed: int,
+                   out_dir: Path) -> list[str]:
+    """The command line of one step's generator."""
+    if opts.generator == "sim":
+        return pinned(opts.load_cpus, [
+            PYTHON, "-m", "terminals_sim", "load", "--url", url, "--keys", str(opts.keys),
+            "--config", str(opts.config), "--rate", f"{rate:g}",
+            "--duration", f"{opts.duration_s:g}", "--terminals", str(opts.terminals),
+            "--connections", str(opts.connections), "--scenario", scenario,
+            "--seed", str(seed), "--out", str(out_dir), "--quiet", "--drain", "5",
+        ])
+    if opts.generator != "lean":
+        raise ValueError(f"unknown generator {opts.generator!r}: lean or sim")
+    # Not under taskset: it builds its requests on every core (the validator is idle
+    # then), and pins itself to `load_cpus` before its clock starts. The e-card holders
+    # are kept for the next steps, so the validator's level-1 cache stays warm.
+    argv = [PYTHON, "-m", "bench.openloop", "--url", url, "--keys", str(opts.keys),
+            "--kind", KINDS[scenario], "--rate", f"{rate:g}", "--duration", f"{opts.duration_s:g}",
+            "--terminals", str(opts.terminals), "--connections", str(opts.connections),
+            "--drain", "5", "--out", str(out_dir),
+            "--holders-file", str(out_dir.parent / "ecard-holders.json")]
+    return argv + (["--cpus", opts.load_cpus] if opts.load_cpus else [])
+
+
 def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float, *,
              seed: int, out_dir: Path, label: str = "ramp") -> Step:
     """Run one step and measure it; raises RuntimeError if the runner could not start."""
-    argv = pinned(opts.load_cpus, [
-        PYTHON, "-m", "terminals_sim", "load", "--url", validator.url, "--keys", str(opts.keys),
-        "--config", str(opts.config), "--rate", f"{rate:g}", "--duration", f"{opts.duration_s:g}",
-        "--terminals", str(opts.terminals), "--connections", str(opts.connections),
-        "--scenario", scenario, "--seed", str(seed), "--out", str(out_dir), "--quiet",
-        "--drain", "5",
-    ])
+    argv = generator_argv(validator.url, opts, scenario, rate, seed=seed, out_dir=out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     marks: dict[str, tuple[float, float, float]] = {}  # line -> (wall, server, generator)
     histograms: dict[str, dict[float, float]] = {}
@@ -139,7 +167,8 @@ def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float
     report_path = out_dir / "report.json"
     if code not in (0, 1) or "start" not in marks or "end" not in marks or \
             not report_path.exists():
-        raise RuntimeError(f"the load runner failed (exit {code}); see {out_dir}/runner.log")
+        raise RuntimeError(f"the {opts.generator} generator failed (exit {code}); "
+                           f"see {out_dir}/runner.log")
     report = json.loads(report_path.read_text())
     (t0, s0, g0), (t1, s1, g1) = marks["start"], marks["end"]
     return Step(
@@ -151,4 +180,5 @@ def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float
         generator_cpu_s=g1 - g0, label=label,
         server_ms={f"p{q * 100:g}": quantile(q, histograms["start"], histograms["end"])
                    for q in (0.5, 0.99)},
+        send_lag_ms=report.get("send_lag_ms", {}),
     )

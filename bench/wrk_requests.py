@@ -1,9 +1,8 @@
 """Signed validation requests for `wrk`, to measure the server without a Python client.
 
-The simulator's open-loop runner costs ~400 µs of CPU per request, so on a 2-core
-machine it cannot offer more than ~2,000 requests/s: it measures latency honestly but
-not the server's ceiling. `wrk` (C, closed loop) costs a few µs per request; replaying
-requests prepared here it saturates the validator and shows its capacity.
+bench/openloop.py offers an open-loop rate; `wrk` (C, closed loop) costs a few µs per
+request and, replaying requests prepared here, saturates the validator to show its
+capacity (bench/ceiling.py).
 
     python -m bench.wrk_requests --keys DIR --kind card|qr --n 60000 [--holders 2000]
     taskset -c 1 wrk -t1 -c64 -d10s -s bench/wrk_replay.lua --latency http://127.0.0.1:8080
@@ -16,37 +15,20 @@ an `X-Timestamp` of now: replay within 60 s (QR freshness) of preparing the file
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
-import hmac
-import json
-import secrets
 import time
 from pathlib import Path
-from typing import Any
 
-from bench.creds import TERMINAL, cards, issuer, terminal_secret
-from terminals_sim.ecard import Phone, generate_key
+from bench.creds import (
+    TERMINAL,
+    ecard_holders,
+    fresh_card_taps,
+    qr_scans,
+    random_serial,
+    signed,
+    terminal_secrets,
+)
 
 OUT = Path("bench-results/wrk-requests.tsv")
-
-
-def card_taps(keys_dir: Path, n: int, now: int) -> list[dict[str, Any]]:
-    # Fresh card ids every run: a card tapped again from counter 1 would be `replayed`.
-    first = secrets.randbelow(10**9)
-    return [dict(card.tap(TERMINAL, now, secrets.token_hex(4).upper()))
-            for card in cards(keys_dir, n, first_serial=first)]
-
-
-def qr_scans(keys_dir: Path, n: int, holders: int, now: int) -> list[dict[str, Any]]:
-    signer = issuer(keys_dir, "ES256")
-    phones = []
-    for i in range(holders):
-        device = generate_key("ES256")
-        level1 = signer.issue(i.to_bytes(16, "big"), 19500101, f"W{i:08d}", "369900",
-                              device.public_key(), iat=now - 60, exp=now + 86400)
-        phones.append(Phone(level1, device, "ES256"))
-    return [{"type": "essc_qr", "qr": phones[i % holders].qr(now)} for i in range(n)]
 
 
 def main() -> None:
@@ -58,20 +40,17 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args()
     now = int(time.time())
-    creds = card_taps(args.keys, args.n, now) if args.kind == "card" else \
-        qr_scans(args.keys, args.n, args.holders, now)
-    secret = terminal_secret(args.keys)
-    scanned = dt.datetime.fromtimestamp(now, dt.UTC).isoformat()  # = the cryptogram's time
+    terminals = [TERMINAL]
+    if args.kind == "card":
+        creds = fresh_card_taps(args.keys, args.n, now, terminals, first_serial=random_serial())
+    else:  # ES256 devices only, as in the ceiling figures of docs/benchmarks.md
+        holders = ecard_holders(args.keys, args.holders, now, device_algs=("ES256",))
+        creds = qr_scans(holders, range(args.n), now, terminals)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w") as out:
-        for cred in creds:
-            body = json.dumps({"request_id": secrets.token_urlsafe(12), "scanned_at": scanned,
-                               "credential": cred}, separators=(",", ":"))
-            digest = hashlib.sha256(body.encode()).hexdigest()
-            signature = hmac.new(secret, f"POST\n/v1/validations\n{now}\n{digest}".encode(),
-                                 hashlib.sha256).hexdigest()
-            out.write(f"{TERMINAL}\t{now}\t{signature}\t{body}\n")
-    print(f"{len(creds)} {args.kind} requests in {args.out}")
+        for r in signed(creds, terminal_secrets(args.keys), now):
+            out.write(f"{r.terminal}\t{r.timestamp}\t{r.signature}\t{r.body.decode()}\n")
+    print(f"{args.n} {args.kind} requests in {args.out}")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,10 @@ class OpenLoop:
         self.n = min(len(requests), max(round(rate * duration_s), 1))
         self.interval = 1.0 / rate
         self.latencies, self.lags = array("d"), array("d")  # seconds
+        # from the moment each request was written until its answer: the latency the
+        # system itself adds, without the generator's timer lag or its queue
+        self.service = array("d")
+        self.sent_at = array("d", bytes(8 * self.n))
         self.decisions: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.mismatches, self.samples = 0, list[str]()
@@ -148,6 +152,7 @@ class OpenLoop:
     def _send(self, connection: _Connection, index: int, now: float) -> None:
         self.in_flight += 1
         self.lags.append(now - self.t0 - index * self.interval)
+        self.sent_at[index] = now
         connection.send(index, self.requests[index])
 
     def _release(self, connection: _Connection, now: float, *, busy: bool = True) -> None:
@@ -176,6 +181,7 @@ class OpenLoop:
             return
         now = time.perf_counter()
         self.latencies.append(now - self.t0 - index * self.interval)
+        self.service.append(now - self.sent_at[index])
         self.last_answer = now
         if response.status != 200:
             self.errors[f"http_{response.status}"] += 1
@@ -251,6 +257,7 @@ class OpenLoop:
             "elapsed_s": round(self.elapsed_s, 3),
             "latency_ms": _summary_ms(self.latencies),
             "send_lag_ms": _summary_ms(self.lags),
+            "service_ms": _summary_ms(self.service),
             "decisions": dict(self.decisions.most_common()),
             "errors": errors,
             "mismatches": self.mismatches,
@@ -277,6 +284,8 @@ def render(doc: dict[str, Any]) -> str:
         "latency (ms, from the scheduled time): " + "  ".join(
             f"{k} {lat[k]:.2f}" for k in ("p50", "p90", "p99", "p99.9", "max")),
         f"send lag (ms): p50 {lag['p50']:.2f}  p99 {lag['p99']:.2f}  max {lag['max']:.2f}",
+        "from the send (ms): " + "  ".join(
+            f"{k} {doc['service_ms'][k]:.2f}" for k in ("p50", "p90", "p99", "max")),
         "decisions: " + (", ".join(f"{k} {v}" for k, v in doc["decisions"].items()) or "none"),
         "errors: " + (", ".join(f"{k} {v}" for k, v in doc["errors"].items()) or "none"),
         f"mismatches: {doc['mismatches']}",

@@ -57,6 +57,8 @@ class Step:
     server_ms: dict[str, float | None] = field(default_factory=dict)
     # how late requests left the generator (lean generator only): part of the latency
     send_lag_ms: dict[str, float] = field(default_factory=dict)
+    # from each request's send to its answer (lean generator only): without that lag
+    service_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def cpu_us_per_validation(self) -> float:
@@ -181,4 +183,5 @@ def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float
         server_ms={f"p{q * 100:g}": quantile(q, histograms["start"], histograms["end"])
                    for q in (0.5, 0.99)},
         send_lag_ms=report.get("send_lag_ms", {}),
+        service_ms=report.get("service_ms", {}),
     )

@@ -67,6 +67,9 @@ def _kind_summary(steps: list[dict[str, Any]]) -> dict[str, Any]:
         "first_failure": _failure(failed[-1]) if failed else None,
         "p50_ms_at_1000": at_1000[0]["latency_ms"]["p50"] if at_1000 else None,
         "server_p50_ms_at_1000": at_1000[0]["server_ms"].get("p50") if at_1000 else None,
+        # the same without the generator's timer lag (lean generator only)
+        "p50_ms_at_1000_from_send": at_1000[0].get("service_ms", {}).get("p50")
+        if at_1000 else None,
         "cpu_us_at_1000": at_1000[0]["cpu_us_per_validation"] if at_1000 else None,
         **{f"at_{label[:2]}pct": {"rate": s["rate"], "latency_ms": s["latency_ms"]}
            for label, s in by_label.items() if label in ("50 %", "80 %")},
@@ -94,8 +97,12 @@ def summarise(steps: list[dict[str, Any]], p99_ms: float) -> dict[str, Any]:
                        card["sustained_rate"] >= TARGETS["card_rate"]))
     for kind in ("qr", "card"):
         p50 = summary.get(kind, {}).get("p50_ms_at_1000")
+        sent = summary.get(kind, {}).get("p50_ms_at_1000_from_send")
         if kind in summary:
-            checks.append((f"{kind} p50 ≤ 1 ms at 1000/s", f"{p50:.2f} ms" if p50 else "-",
+            measured = f"{p50:.2f} ms" if p50 else "-"
+            if sent is not None:
+                measured += f" ({sent:.2f} ms from the send)"
+            checks.append((f"{kind} p50 ≤ 1 ms at 1000/s", measured,
                            p50 is not None and p50 <= TARGETS["p50_ms_at_1000"]))
     summary["targets"] = [{"target": t, "measured": m, "met": ok} for t, m, ok in checks]
     return summary

@@ -95,9 +95,10 @@ def cards(keys_dir: Path, n: int, *, first_serial: int = 10_000_000) -> list[Car
 def card_taps(
     keys_dir: Path, n: int, now: int, terminal_id: str = TERMINAL
 ) -> list[dict[str, Any]]:
-    """One tap (§3 credential object) from each of `n` fresh cards, made at `now`."""
+    """One tap (§3 credential object) from each of `n` fresh cards, made at `now`: cards
+    never seen before, whatever ran earlier against the same store (`random_serial`)."""
     return [dict(card.tap(terminal_id, now, os.urandom(4).hex().upper()))
-            for card in cards(keys_dir, n)]
+            for card in cards(keys_dir, n, first_serial=random_serial())]
 
 
 def random_serial() -> int:

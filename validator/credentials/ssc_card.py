@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import cmac, hashes
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 from validator.credentials.verified import Rejected, VerifiedCredential
 from validator.holders.ref import holder_ref
@@ -77,11 +77,15 @@ class CardTap:
 
 def card_key(master_key: bytes, card_id: str) -> bytes:
     """The card's diversified key: CK = SM4-ECB-Encrypt(MK, SM3(card_id ASCII)[0:16])."""
+    return _diversify(Cipher(algorithms.SM4(master_key), modes.ECB()).encryptor(), card_id)
+
+
+def _diversify(ecb: CipherContext, card_id: str) -> bytes:
+    """CK from an SM4-ECB encryptor under MK: ECB over exactly one block is a keyed
+    permutation of the digest, as §3 specifies, and keeps no state between calls."""
     digest = hashes.Hash(hashes.SM3())
     digest.update(card_id.encode("ascii"))
-    # ECB over exactly one block is a keyed permutation of the digest, as §3 specifies.
-    encryptor = Cipher(algorithms.SM4(master_key), modes.ECB()).encryptor()
-    return encryptor.update(digest.finalize()[:16]) + encryptor.finalize()
+    return ecb.update(digest.finalize()[:16])
 
 
 def cryptogram_message(tap: CardTap, terminal_id: str, scanned_at: int) -> bytes:
@@ -127,16 +131,14 @@ class CardVerifier:
         self._master_keys = keys
         self._pepper = pepper
 
-        # One SM4-ECB context per master key: ECB over one block keeps no state between
-        # calls, and building a Cipher costs twice what the derivation itself does.
+        # One SM4-ECB context per master key: building a Cipher costs twice what the
+        # derivation itself does.
         ecb = {ident: Cipher(algorithms.SM4(key), modes.ECB()).encryptor()
                for ident, key in keys.items()}
 
         def keyed_cmac(region: str, kv: int, card_id: str) -> cmac.CMAC:
             # A CMAC context with CK loaded: `copy()` of it is ~3x cheaper than a new one.
-            digest = hashes.Hash(hashes.SM3())
-            digest.update(card_id.encode("ascii"))
-            return cmac.CMAC(algorithms.SM4(ecb[(region, kv)].update(digest.finalize()[:16])))
+            return cmac.CMAC(algorithms.SM4(_diversify(ecb[(region, kv)], card_id)))
 
         self._keyed_cmac = functools.lru_cache(maxsize=card_key_cache_size)(keyed_cmac)
 

@@ -7,17 +7,18 @@ entry atomically. Scripts are addressed by their SHA-1; a server that forgot the
 restart, SCRIPT FLUSH) answers NOSCRIPT, and the script is loaded and run again — safe,
 because a NOSCRIPT script did not run.
 
-Two clients, one per kind of traffic:
+Three connections, one per kind of traffic:
 
 - the decision path (`snapshot`, `commit`, and `ping`, which tells whether that path
   works) runs on `resp.RespClient`: one auto-pipelined connection, ~10 µs of CPU per
   call where redis-py's asyncio client spends 80–100 µs — that difference is a quarter
   of what a validation costs;
-- the live feed's ledger reads run on a second `RespClient` connection (every process
-  reads every record of the day: the per-record cost matters, and bulk replies should
-  not queue ahead of the decision path's);
-- the registry, block lists, other ledger and audit calls (operator calls) stay on
-  redis-py's pooled client, whose CPU does not matter there.
+- ledger reads (`ledger_read`: the dashboard's live feed, lookups, settlement) run on a
+  second `RespClient`: every process's live feed reads every record of the day, so the
+  per-record cost matters (redis-py's stream parsing was ~7 µs a record), and their
+  bulk replies should not queue ahead of the decision path's;
+- the registry, block lists and the audit log (operator calls) stay
+  on redis-py's pooled client, whose CPU does not matter there.
 
 Whatever either raises — connection errors, timeouts, error replies, and answers that do
 not decode — becomes `StoreUnavailable`, in one place each: `_HOT_PATH` and `_Call`.

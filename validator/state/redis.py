@@ -20,7 +20,7 @@ Three connections, one per kind of traffic:
 - the registry, block lists and the audit log (operator calls) stay
   on redis-py's pooled client, whose CPU does not matter there.
 
-Whatever either raises — connection errors, timeouts, error replies, and answers that do
+Whatever any of them raises — connection errors, timeouts, error replies, and answers that do
 not decode — becomes `StoreUnavailable`, in one place each: `_HOT_PATH` and `_Call`.
 Neither client retries: a connection that died is replaced on next use, and a request
 that failed mid-flight is retried by the terminal with the same request_id, which the

@@ -88,7 +88,7 @@ async def test_body_over_16_kib_is_413_before_anything_else(service: Service) ->
 
 @pytest.mark.parametrize(("body", "detail"), [
     (b"not json", "body is not JSON"),
-    (b"[1, 2]", "body must be a JSON object"),
+    (b"[1, 2]", "body: expected a JSON object"),
     (b'{"scanned_at": "2026-12-02T10:00:00+08:00", "credential": {}}', "request_id"),
 ])
 async def test_unparseable_bodies_are_400(service: Service, body: bytes, detail: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from validator.audit import Actor
@@ -19,6 +18,7 @@ from validator.keyset import OperatorToken
 from validator.web.appkeys import CLOCK, CONFIG, KEYSET
 from validator.web.auth import authenticate_operator
 from validator.web.errors import invalid
+from validator.web.schema import parse_json_object
 from validator.web.terminals import read_limited
 
 MAX_JSON_BODY_BYTES = 64 * 1024
@@ -48,13 +48,7 @@ async def json_object(
     body = await read_limited(request, limit)
     if empty_ok and not body.strip():
         return {}
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise invalid(f"body is not JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise invalid("body: expected a JSON object")
-    return doc
+    return parse_json_object(body)
 
 
 def query_date(request: web.Request, name: str = "date") -> dt.date:

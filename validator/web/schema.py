@@ -36,13 +36,19 @@ class ParsedBody:
         self.companion = companion
 
 
-def parse_validation(body: bytes) -> ParsedBody:
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or 400 (the terminal and operator APIs alike)."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise invalid(f"body is not JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise invalid("body must be a JSON object")
+        raise invalid("body: expected a JSON object")
+    return doc
+
+
+def parse_validation(body: bytes) -> ParsedBody:
+    doc = parse_json_object(body)
     request_id = doc.get("request_id")
     if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
         raise invalid("request_id: 8-64 characters of [A-Za-z0-9_-] required")

@@ -101,31 +101,38 @@ class Decider:
         self._clock = clock
         # Told the seconds of each store round trip ("snapshot" / "commit"), for metrics.
         self._observe = observe_store or _ignore
+        # Configuration read on every validation, looked up once (the engine is fixed).
+        self._policy_version = engine.version
+        self._ride_cap = engine.daily_concession_cap
+        self._companion_window_s = engine.companion_window_s
+        self._venues: dict[str, _VenueFacts] = {}
 
     async def validate(self, req: ValidationRequest) -> Outcome:
         now = self._clock.now()
-        today = self._engine.local_date(now)
+        local_now = self._engine.local_from_unix(now)  # the one conversion per validation
+        today = local_now.date()
         txn_id = os.urandom(16).hex()
         if abs(now - req.scanned_at.timestamp()) > CLOCK_SKEW_S:
-            return await self._deny_early(req, txn_id, now, Reason.CLOCK_SKEW)
+            return await self._deny_early(req, txn_id, now, local_now, Reason.CLOCK_SKEW)
         try:
             verified = self._verify(req, now, today)
         except Rejected as rejected:
-            return await self._deny_early(req, txn_id, now, rejected.reason)
+            return await self._deny_early(req, txn_id, now, local_now, rejected.reason)
 
         if not req.companion:
             # Most scans are of holders the store knows nothing about beyond today's
             # usage (no registry entry, no block): decide on the empty snapshot and
             # commit in one round trip. The commit's guards cover every fact the decision
             # relied on (and `assume_no_status` the rest); if one fails, read and decide.
-            outcome = await self._attempt(req, verified, Snapshot(), txn_id, now, today,
+            outcome = await self._attempt(req, verified, _EMPTY, txn_id, now, local_now,
                                           speculative=True)
             if outcome is not None:
                 return outcome
         query = SnapshotQuery(
             terminal_id=req.terminal_id, request_id=req.request_id, local_date=today,
             holder_ref=verified.holder_ref, card_no=verified.card_no,
-            card_id=verified.card_id, nonce=verified.nonce, spot_id=_spot_of(req.venue),
+            card_id=verified.card_id, nonce=verified.nonce,
+            spot_id=self._venue_facts(req.venue).spot_id,
         )
         for _ in range(MAX_ATTEMPTS):
             started = time.perf_counter()
@@ -133,7 +140,7 @@ class Decider:
             self._observe("snapshot", time.perf_counter() - started)
             if snap.stored is not None:
                 return _served_again(snap.stored, req)
-            outcome = await self._attempt(req, verified, snap, txn_id, now, today)
+            outcome = await self._attempt(req, verified, snap, txn_id, now, local_now)
             if outcome is not None:
                 return outcome
         raise StoreUnavailable(f"{MAX_ATTEMPTS} guard conflicts in a row")
@@ -145,13 +152,14 @@ class Decider:
         snap: Snapshot,
         txn_id: str,
         now: float,
-        today: dt.date,
+        local_now: dt.datetime,
         *,
         speculative: bool = False,
     ) -> Outcome | None:
         """Decide on `snap` and commit; None if a guard failed (decide again)."""
-        verdict = self._judge(req, verified, snap, now, today)
-        record = self._record(req, txn_id, now, verdict, verified, snap)
+        today = local_now.date()
+        verdict = self._judge(req, verified, snap, now, local_now)
+        record = self._record(req, txn_id, now, local_now, verdict, verified, snap)
         response = render_decision(req.request_id, txn_id, verdict.reason, verdict.policy)
         commit = self._commit(req, today, verified, snap, verdict, record, response,
                               speculative=speculative)
@@ -179,9 +187,10 @@ class Decider:
         cred: VerifiedCredential,
         snap: Snapshot,
         now: float,
-        today: dt.date,
+        local_now: dt.datetime,
     ) -> _Verdict:
         """Protocol §2 steps 7–9 / §3 from the counter on, then the policy."""
+        today = local_now.date()
         spend_nonce = raise_atc = False
         if cred.atc is not None:  # a card tap: the counter
             high = snap.atc_high
@@ -206,11 +215,11 @@ class Decider:
             entered_today=snap.entered_today,
             spot_entries_today=snap.spot_entries_today,
             companion_primary=opened is not None
-            and 0 <= now - opened <= self._engine.companion_window_s,
+            and 0 <= now - opened <= self._companion_window_s,
         )
         policy = self._engine.evaluate(PolicyInput(
             venue=req.venue,
-            at=dt.datetime.fromtimestamp(now, dt.UTC),
+            at=local_now,
             birth_date=cred.birth_date,
             categories=snap.categories,
             resident=self._engine.is_resident(cred.region),
@@ -233,8 +242,8 @@ class Decider:
     ) -> Commit:
         # Only an accepted decision has effects beyond the token (nonce / counter).
         eff = verdict.policy if verdict.policy is not None and verdict.policy.accepted else None
-        spot = _spot_of(req.venue)
-        engine = self._engine
+        venue = self._venue_facts(req.venue)
+        spot = venue.spot_id
         return Commit(
             terminal_id=req.terminal_id, request_id=req.request_id,
             body_sha256=req.body_sha256, response=response, ledger=record.to_json(),
@@ -242,28 +251,28 @@ class Decider:
             nonce=cred.nonce if verdict.spend_nonce else None,
             card_id=cred.card_id if verdict.raise_atc else None,
             atc=cred.atc if verdict.raise_atc else None,
-            concession_ride_cap=engine.daily_concession_cap
-            if eff and eff.concession_ride else None,
+            concession_ride_cap=self._ride_cap if eff and eff.concession_ride else None,
             spot_id=spot,
-            spot_capacity=engine.spot_capacity(spot) if eff and eff.spot_entry and spot else None,
+            spot_capacity=venue.spot_capacity if eff and eff.spot_entry else None,
             concession_entry=bool(eff and eff.concession_entry),
             companion_use=snap.companion_opened_at if eff and eff.companion_used else None,
             companion_open_at=record.decided_at_unix if eff and eff.primary else None,
-            companion_ttl_s=engine.companion_window_s,
+            companion_ttl_s=self._companion_window_s,
             assume_no_status=speculative,
             card_no=cred.card_no if speculative else None,
         )
 
     async def _deny_early(
-        self, req: ValidationRequest, txn_id: str, now: float, reason: Reason
+        self, req: ValidationRequest, txn_id: str, now: float, local_now: dt.datetime,
+        reason: Reason,
     ) -> Outcome:
-        record = self._record(req, txn_id, now, _Verdict(reason), None, None)
+        record = self._record(req, txn_id, now, local_now, _Verdict(reason), None, None)
         response = render_decision(req.request_id, txn_id, reason, None)
         started = time.perf_counter()
         result = await self._store.commit(Commit(
             terminal_id=req.terminal_id, request_id=req.request_id,
             body_sha256=req.body_sha256, response=response, ledger=record.to_json(),
-            local_date=self._engine.local_date(now),
+            local_date=local_now.date(),
         ))
         self._observe("commit", time.perf_counter() - started)
         if isinstance(result, Duplicate):
@@ -275,12 +284,12 @@ class Decider:
         req: ValidationRequest,
         txn_id: str,
         now: float,
+        local_now: dt.datetime,
         verdict: _Verdict,
         cred: VerifiedCredential | None,
         snap: Snapshot | None,
     ) -> LedgerRecord:
         engine, policy = self._engine, verdict.policy
-        local_now = engine.local_datetime(dt.datetime.fromtimestamp(now, dt.UTC))
         today = local_now.date()
         fare = policy.fare if policy is not None and policy.accepted else None
         categories: tuple[LedgerCategory, ...] = ()
@@ -293,7 +302,7 @@ class Decider:
             credential="essc_qr" if isinstance(req.credential, QrScan) else "ssc_card",
             decision="accept" if fare is not None else "deny", reason=verdict.reason.value,
             scanned_at=req.scanned_at_text, decided_at=local_now.isoformat(),
-            decided_at_unix=now, policy_version=engine.version, companion=req.companion,
+            decided_at_unix=now, policy_version=self._policy_version, companion=req.companion,
             holder_ref=cred.holder_ref if cred else None,
             card_no=cred.card_no if cred else None,
             age=engine.age_on(cred.birth_date, today) if cred else None,
@@ -303,9 +312,33 @@ class Decider:
             rule_categories=policy.categories if fare is not None and policy else (),
             fare_class=fare.fare_class.value if fare else None,
             amount_fen=fare.amount_fen if fare else None,
-            standard_fen=engine.standard_fare(req.venue),
+            standard_fen=self._venue_facts(req.venue).standard_fen,
             fraud=FRAUD_KINDS.get(verdict.reason),
         )
+
+
+    def _venue_facts(self, venue: str) -> _VenueFacts:
+        """The venue's configuration as the pipeline needs it; `UnknownVenue` if none."""
+        facts = self._venues.get(venue)
+        if facts is None:
+            info = self._engine.venue_info(venue)
+            spot = _spot_of(venue)
+            facts = self._venues[venue] = _VenueFacts(
+                spot_id=spot,
+                spot_capacity=self._engine.spot_capacity(spot) if spot is not None else None,
+                standard_fen=info.standard_fen,
+            )
+        return facts
+
+
+@dataclass(frozen=True, slots=True)
+class _VenueFacts:
+    spot_id: str | None  # `S01` for `spot:S01`; None for a bus route
+    spot_capacity: int | None
+    standard_fen: int
+
+
+_EMPTY = Snapshot()
 
 
 def _ignore(op: str, seconds: float) -> None:

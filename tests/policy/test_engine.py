@@ -610,3 +610,10 @@ def test_local_date_and_time(engine: PolicyEngine) -> None:
     converted = engine.local_datetime(midnight)
     assert (converted.date(), converted.time()) == (dt.date(2026, 12, 2), dt.time(0, 0))
     assert converted.utcoffset() == dt.timedelta(hours=8)
+    # The pipeline's one conversion per validation gives the same local time, and an
+    # already-local datetime is taken as it is.
+    from_unix = engine.local_from_unix(midnight.timestamp())
+    assert from_unix == converted and from_unix.utcoffset() == dt.timedelta(hours=8)
+    assert engine.local_datetime(from_unix) is from_unix
+    assert engine.evaluate(PolicyInput("bus:K1", from_unix, dt.date(1959, 1, 1))) == (
+        engine.evaluate(PolicyInput("bus:K1", midnight, dt.date(1959, 1, 1))))

@@ -136,12 +136,18 @@ class PolicyEngine:
 
     def local_datetime(self, at: dt.datetime) -> dt.datetime:
         """`at` in the city's time zone. Raises ValueError for a naive datetime."""
+        if at.tzinfo is self._tz:  # already local (the pipeline converts once)
+            return at
         if at.utcoffset() is None:
             raise ValueError("a timezone-aware datetime is required")
         return at.astimezone(self._tz)
 
     def local_date(self, unix_s: float) -> dt.date:
         return dt.datetime.fromtimestamp(unix_s, self._tz).date()
+
+    def local_from_unix(self, unix_s: float) -> dt.datetime:
+        """Unix time as an aware datetime in the city's time zone."""
+        return dt.datetime.fromtimestamp(unix_s, self._tz)
 
     def is_resident(self, region: str) -> bool:
         return region.startswith(self._resident_prefixes)

@@ -64,6 +64,12 @@ test: lint unit
 # rate up on the other core(s), and the micro-benchmarks. Other knobs are
 # environment variables: BENCH_RATES, BENCH_STEP_S, BENCH_KINDS, BENCH_SERVER_CPUS, …
 BENCH_WORKERS ?= 1
+# It measures the interpreter production runs: an optimized (PGO + LTO) CPython, as
+# Debian's /usr/bin/python3 and the Dockerfile's python:3.11-slim are. A self-built
+# pyenv/asdf Python usually is not, and costs 15-40 % more CPU per validation
+# (docs/benchmarks.md). BENCH_PYTHON=python3 measures whatever python3 is instead.
+BENCH_PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo $(PYTHON))
+BENCH_VENV   ?= .venv-bench
 # wrk (Debian package) measures one core's ceiling: closed loop, saturating the validator.
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -71,8 +77,14 @@ wrk:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk >/dev/null; }
 
-bench: $(STAMP) redis-server wrk
-	$(PY) -m bench.run --workers $(BENCH_WORKERS)
+$(BENCH_VENV)/.installed: pyproject.toml
+	$(BENCH_PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+bench: $(BENCH_VENV)/.installed redis-server wrk
+	$(BENCH_VENV)/bin/python -m bench.run --workers $(BENCH_WORKERS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-bench .mypy_cache .ruff_cache .pytest_cache

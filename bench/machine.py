@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import platform
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ def describe() -> dict[str, Any]:
         "cpu_model": _cpu_model(),
         "kernel": platform.release(),
         "python": platform.python_version(),
+        "python_executable": os.path.realpath(sys.executable),  # pyenv's or the distro's
         "openssl": backend.openssl_version_text(),
         "cryptography": _version("cryptography"),
         "aiohttp": _version("aiohttp"),
@@ -59,7 +61,8 @@ def describe() -> dict[str, Any]:
 def render(info: dict[str, Any]) -> str:
     load = " ".join(f"{x:.2f}" for x in info["load_average"])
     return (f"machine: {info['nproc']} cores, {info['cpu_model']}, Linux {info['kernel']}\n"
-            f"software: Python {info['python']}, {info['openssl']}, cryptography "
+            f"software: Python {info['python']} ({info.get('python_executable', '?')}), "
+            f"{info['openssl']}, cryptography "
             f"{info['cryptography']}, aiohttp {info['aiohttp']}, uvloop {info['uvloop']}, "
             f"hiredis {info['hiredis']}, redis-server {info['redis_server']}\n"
             f"load average (1, 5, 15 min) at {info['at']}: {load}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -84,6 +84,29 @@ async def test_body_over_16_kib_is_413_before_anything_else(service: Service) ->
     body = b"{" + b" " * (16 * 1024) + b"}"
     status, doc = await _post(service, body, {"X-Terminal-Id": "nobody"})
     assert (status, doc["error"]) == (413, "payload_too_large")
+
+
+async def _pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
+        await asyncio.sleep(0.005)  # separate segments: the server reads them as they come
+
+
+async def test_body_in_pieces_without_a_length_is_read_whole(service: Service) -> None:
+    # Chunked transfer encoding, sent slowly: the server must wait for the end of the body,
+    # not decide on what arrived with the head.
+    body = _body(service, credential={"type": "essc_qr", "qr": "HC1:6BFOXN"})
+    async with service.session.post(service.url + PATH, data=_pieces(body, 16),
+                                    headers=_signed(service, body)) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["reason"] == "unsupported_credential"
+
+
+async def test_chunked_body_over_16_kib_is_413(service: Service) -> None:
+    body = b"{" + b" " * (16 * 1024) + b"}"
+    async with service.session.post(service.url + PATH, data=_pieces(body, 4096),
+                                    headers={"X-Terminal-Id": "nobody"}) as resp:
+        assert (resp.status, (await resp.json())["error"]) == (413, "payload_too_large")
 
 
 @pytest.mark.parametrize(("body", "detail"), [

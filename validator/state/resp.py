@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
@@ -191,7 +192,15 @@ class RespClient:
         self._failures = 0  # failed connection attempts so far
         self._last_failure = ""  # why the latest one failed
 
-    async def execute(self, *args: Arg) -> Any:
+    def execute(self, *args: Arg) -> Awaitable[Any]:
+        """Await it for the reply. On an open connection this is the reply's future itself,
+        not a coroutine around it: one frame less to create and to resume per call."""
+        conn = self._conn
+        if conn is not None and not conn.closed and conn.in_flight < self._max_in_flight:
+            return conn.send(hiredis.pack_command(args))  # type: ignore[arg-type]
+        return self._execute_connecting(args)
+
+    async def _execute_connecting(self, args: tuple[Arg, ...]) -> Any:
         conn = self._conn
         if conn is None or conn.closed:
             conn = await self._connect()

@@ -161,6 +161,16 @@ def number(page: Page, selector: str) -> int:
     return int(page.locator(selector).inner_text().replace(",", "") or "0")
 
 
+def wait_for_number(page: Page, selector: str, above: int, timeout_s: float = 15.0) -> int:
+    """Poll from Python: the page's CSP forbids eval, which `wait_for_function` with a
+    string predicate falls back to whenever the predicate is not true at once."""
+    deadline = time.monotonic() + timeout_s
+    while (value := number(page, selector)) <= above:
+        assert time.monotonic() < deadline, f"{selector} still {value} after {timeout_s} s"
+        time.sleep(0.1)
+    return value
+
+
 def test_sign_in_and_watch_live_numbers_move(
     page: Page, live_server: LiveServer, traffic: Traffic
 ) -> None:
@@ -173,8 +183,7 @@ def test_sign_in_and_watch_live_numbers_move(
 
     sign_in(page, live_server, "viewer")
     expect(page.locator("#actions")).to_be_hidden()  # a viewer gets no admin actions
-    page.wait_for_function("Number(document.querySelector('#k-accepted').textContent"
-                           ".replace(/,/g, '')) > 0", timeout=15_000)
+    wait_for_number(page, "#k-accepted", 0)
     first = number(page, "#k-accepted") + number(page, "#k-denied")
     time.sleep(4)  # two or more ticks of the stream
     later = number(page, "#k-accepted") + number(page, "#k-denied")
@@ -242,7 +251,7 @@ def test_narrow_screen_has_no_sideways_scroll(
     try:
         tab = context.new_page()
         sign_in(tab, live_server, "viewer")
-        tab.wait_for_function("document.querySelectorAll('#spots .bar-row').length === 12")
+        expect(tab.locator("#spots .bar-row")).to_have_count(12)
         overflow = tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, overflow
         tab.screenshot(path=SHOTS / "04-narrow-viewer.png", full_page=True)

@@ -37,17 +37,18 @@ from validator.state.store import (
     StoredResponse,
     StoreUnavailable,
 )
+from validator.values import value
 
 CLOCK_SKEW_S = 300  # protocol §4
 MAX_ATTEMPTS = 8  # guard conflicts in a row before giving up with 503
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class QrScan:
     qr: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ValidationRequest:
     """A schema-valid, authenticated request; terminal facts come from the registry."""
 
@@ -62,7 +63,7 @@ class ValidationRequest:
     body_sha256: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Outcome:
     """`response` is served with 200, unless `conflict` (409 request_id_conflict).
 
@@ -75,7 +76,7 @@ class Outcome:
     record: LedgerRecord | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _Verdict:
     reason: Reason
     policy: PolicyDecision | None = None

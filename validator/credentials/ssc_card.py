@@ -24,7 +24,6 @@ import functools
 import hmac
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import cmac, hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
@@ -33,6 +32,7 @@ from validator.credentials.verified import Rejected, VerifiedCredential
 from validator.holders.ref import holder_ref
 from validator.holders.ssn import InvalidSsn, parse_ssn
 from validator.reasons import Reason
+from validator.values import field, value
 
 __all__ = [
     "SUPPORTED_VERSION",
@@ -54,7 +54,7 @@ _CRYPTOGRAM = re.compile(r"[0-9A-Fa-f]{16}")
 _CARD_ID = re.compile(r"([0-9]{6})D156000005[0-9A-F]{16}")
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CardTap:
     """What a terminal read from a card (the `ssc_card` credential of §3/§4).
 

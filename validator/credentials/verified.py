@@ -9,10 +9,10 @@ them in the same atomic commit as the decision.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Literal
 
 from validator.reasons import Reason
+from validator.values import value
 
 CredentialKind = Literal["essc_qr", "ssc_card"]
 
@@ -26,7 +26,7 @@ class Rejected(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class VerifiedCredential:
     """A credential whose signatures / cryptogram checked out.
 

@@ -8,21 +8,23 @@ It never carries an SSN, a name, a birth date or a token: the holder is `holder_
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import orjson
 
+from validator.values import value
+
 LEDGER_SCHEMA = 1
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class LedgerCategory:
     code: str
     grade: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class LedgerRecord:
     txn_id: str
     request_id: str

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from validator.reasons import Message, Reason
+from validator.values import value
 
 
 class FareClass(StrEnum):
@@ -33,7 +34,7 @@ class Category:
         return self.until is None or day <= self.until
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Usage:
     """What the holder has used so far today (local date), read from the state store."""
 
@@ -43,7 +44,7 @@ class Usage:
     companion_primary: bool = False  # primary accept on this terminal < window, unused
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class PolicyInput:
     venue: str  # "bus:K1" | "spot:S01"
     at: dt.datetime  # timezone-aware; the engine converts to the city's local time
@@ -71,7 +72,7 @@ class Offer:
     age_based: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class PolicyDecision:
     """The engine's answer, plus the state effects the commit must apply atomically."""
 

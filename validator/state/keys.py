@@ -12,11 +12,12 @@ store mints ids of the same shape so that paging works identically on both.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
-from dataclasses import dataclass
 
 from validator.state.store import Commit, SnapshotQuery
+from validator.values import value
 
 PREFIX = "v1:"
 
@@ -84,7 +85,7 @@ def parse_entry_id(entry_id: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class SnapshotKeys:
     """The keys a snapshot reads; None where the query lacks the id that names one."""
 
@@ -117,10 +118,14 @@ class SnapshotKeys:
 
     def present(self) -> dict[str, str]:
         """Field name → key, for the keys this snapshot reads."""
-        return {name: key for name in self.__slots__ if (key := getattr(self, name)) is not None}
+        return {name: key for name in _SNAPSHOT_FIELDS
+                if (key := getattr(self, name)) is not None}
 
 
-@dataclass(frozen=True, slots=True)
+_SNAPSHOT_FIELDS = tuple(f.name for f in dataclasses.fields(SnapshotKeys))
+
+
+@value
 class CommitKeys:
     """The keys a commit guards and writes; None where the commit has no such guard.
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from validator.policy.types import Category
+from validator.values import value
 
 NONCE_TTL_S = 300  # protocol §2: remember a spent nonce for at least 120 s
 IDEMPOTENCY_TTL_S = 24 * 3600  # protocol §4: identical answer within 24 h
@@ -49,7 +50,7 @@ class StoredResponse:
     response: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class SnapshotQuery:
     terminal_id: str
     request_id: str
@@ -61,7 +62,7 @@ class SnapshotQuery:
     spot_id: str | None = None  # the venue's spot, for entries and capacity
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Snapshot:
     stored: StoredResponse | None = None  # idempotency record for (terminal, request_id)
     nonce_seen: bool = False
@@ -78,7 +79,7 @@ class Snapshot:
     companion_opened_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Commit:
     """One decision's writes. Fields left at None/False neither guard nor write."""
 
@@ -109,19 +110,19 @@ class Commit:
     card_no: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Committed:
     ledger_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Duplicate:
     """An idempotency record already exists for (terminal, request_id)."""
 
     stored: StoredResponse
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Conflict:
     """A guard failed: a concurrent commit changed what the decision relied on."""
 

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from terminals_sim import card as sim
 from terminals_sim.card import Card, CardExhausted, card_id_for, make_ssn, tampered
+from validator.credentials import ssc_card as ssc
 from validator.credentials.ssc_card import CardTap, CardVerifier, card_key, cryptogram_message
 from validator.credentials.verified import Rejected
 from validator.holders.ref import holder_ref
@@ -109,6 +110,23 @@ def test_malformed_fields(verifier: CardVerifier, changes: dict[str, Any]) -> No
         reject = rejection(verifier, tap)
         assert reject.reason is Reason.MALFORMED_CREDENTIAL
         assert str(tap.ssn)[:17] not in str(reject)  # field names only, never the SSN
+
+
+def _outcome(check: Any, tap: CardTap) -> object:
+    try:
+        return check(tap, TODAY)
+    except Rejected as exc:
+        return (exc.reason, exc.detail)
+    except TypeError:
+        return TypeError
+
+
+@pytest.mark.parametrize("changes", [{}, *MALFORMED.values()], ids=["good", *MALFORMED.keys()])
+def test_one_pattern_and_the_checks_one_by_one_agree(changes: dict[str, Any]) -> None:
+    # A well-formed tap skips the field-by-field regexes; whatever the path, the outcome
+    # (dates, or the reason and the field named) must be the field-by-field one.
+    tap = dataclasses.replace(tap_of(new_card()), **changes)
+    assert _outcome(ssc._check_fields, tap) == _outcome(ssc._check_fields_one_by_one, tap)
 
 
 @pytest.mark.parametrize("version", ["3.0", "2.00", "3.00 ", "", "3.01"])

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algori
 
 from validator.credentials.verified import Rejected, VerifiedCredential
 from validator.holders.ref import holder_ref
-from validator.holders.ssn import InvalidSsn, parse_ssn
+from validator.holders.ssn import InvalidSsn, birth_date_of_well_formed, parse_ssn
 from validator.reasons import Reason
 from validator.values import field, value
 
@@ -52,6 +52,14 @@ _UN = re.compile(r"[0-9A-Fa-f]{8}")
 _CRYPTOGRAM = re.compile(r"[0-9A-Fa-f]{16}")
 # 卡识别码: issuing region, the SSSE application's RID, a 16-upper-hex serial.
 _CARD_ID = re.compile(r"([0-9]{6})D156000005[0-9A-F]{16}")
+# Every format above in one pattern, over region|ssn|card_no|issued|expires|un|
+# cryptogram|card_id (no field's alphabet has "|"): one regex call for a well-formed
+# tap instead of nine. A tap it refuses goes through the checks one by one, which name
+# the field at fault.
+_WELL_FORMED = re.compile(
+    r"[0-9]{6}\|[0-9]{17}[0-9X]\|[A-Z0-9]{9}\|[0-9]{8}\|[0-9]{8}\|[0-9A-Fa-f]{8}\|"
+    r"[0-9A-Fa-f]{16}\|[0-9]{6}D156000005[0-9A-F]{16}"
+)
 
 
 @value
@@ -195,6 +203,30 @@ def _malformed(detail: str) -> Rejected:
 
 def _check_fields(tap: CardTap, today: dt.date) -> tuple[dt.date, dt.date]:
     """The `malformed_credential` checks of §3; returns (birth date, expiry date)."""
+    formats = (tap.region, tap.ssn, tap.card_no, tap.issued, tap.expires, tap.un,
+               tap.cryptogram, tap.card_id)
+    if _WELL_FORMED.fullmatch("|".join(formats)) is None:
+        return _check_fields_one_by_one(tap, today)  # raises, naming the field at fault
+    # Only what a pattern cannot say is left, in the order of the checks one by one.
+    try:
+        birth_date = birth_date_of_well_formed(tap.ssn, today)
+    except InvalidSsn as exc:
+        raise _malformed(f"ssn: {exc}") from None  # names the failed check, not the SSN
+    issued = _real_date(tap.issued)
+    if issued is None:
+        raise _malformed("issued")
+    expires = _real_date(tap.expires)
+    if expires is None:
+        raise _malformed("expires")
+    if issued > expires:
+        raise _malformed("issued after expires")
+    _check_counters(tap)
+    if not tap.card_id.startswith(tap.region):
+        raise _malformed("card_id region prefix differs from region")
+    return birth_date, expires
+
+
+def _check_fields_one_by_one(tap: CardTap, today: dt.date) -> tuple[dt.date, dt.date]:
     if not _REGION.fullmatch(tap.region):
         raise _malformed("region")
     try:
@@ -221,20 +253,29 @@ def _check_fields(tap: CardTap, today: dt.date) -> tuple[dt.date, dt.date]:
 
 
 def _check_numbers(tap: CardTap) -> None:
-    # `type(...) is int` rejects bool, which JSON `true` would become.
-    if type(tap.kv) is not int or not 1 <= tap.kv <= 255:
-        raise _malformed("kv")
-    if type(tap.atc) is not int or not 0 <= tap.atc <= 65535:
-        raise _malformed("atc")
+    _check_counters(tap)
     if not _UN.fullmatch(tap.un):
         raise _malformed("un")
     if not _CRYPTOGRAM.fullmatch(tap.cryptogram):
         raise _malformed("cryptogram")
 
 
+def _check_counters(tap: CardTap) -> None:
+    # `type(...) is int` rejects bool, which JSON `true` would become.
+    if type(tap.kv) is not int or not 1 <= tap.kv <= 255:
+        raise _malformed("kv")
+    if type(tap.atc) is not int or not 0 <= tap.atc <= 65535:
+        raise _malformed("atc")
+
+
 def _date(yyyymmdd: str) -> dt.date | None:
     if not _YYYYMMDD.fullmatch(yyyymmdd):
         return None
+    return _real_date(yyyymmdd)
+
+
+def _real_date(yyyymmdd: str) -> dt.date | None:
+    """The date of 8 ASCII digits, or None if there is no such day."""
     try:
         return dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
     except ValueError:  # 30 February, month 13, year 0000

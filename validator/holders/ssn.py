@@ -12,7 +12,7 @@ import datetime as dt
 import operator
 import re
 
-__all__ = ["InvalidSsn", "parse_ssn", "ssn_check_char"]
+__all__ = ["InvalidSsn", "birth_date_of_well_formed", "parse_ssn", "ssn_check_char"]
 
 # `[0-9]`, not `\d`: `\d` also matches non-ASCII digits such as "١".
 _SSN = re.compile(r"[0-9]{17}[0-9X]")
@@ -34,6 +34,10 @@ def ssn_check_char(first17: str) -> str:
     """The ISO 7064 MOD 11-2 check character ("0"–"9" or "X") for 17 ASCII digits."""
     if not _FIRST17.fullmatch(first17):
         raise InvalidSsn("the first 17 characters must be digits")
+    return _check_char(first17)
+
+
+def _check_char(first17: str) -> str:
     total = sum(map(operator.mul, _WEIGHTS, first17.encode("ascii"))) - _ASCII_ZERO_OFFSET
     return _CHECK_CHARS[total % 11]
 
@@ -47,7 +51,14 @@ def parse_ssn(ssn: str, today: dt.date) -> dt.date:
     """
     if not _SSN.fullmatch(ssn):
         raise InvalidSsn("not 17 digits and a digit or upper-case X")
-    if ssn_check_char(ssn[:17]) != ssn[17]:
+    return birth_date_of_well_formed(ssn, today)
+
+
+def birth_date_of_well_formed(ssn: str, today: dt.date) -> dt.date:
+    """`parse_ssn` for an SSN already known to match `[0-9]{17}[0-9X]` (a caller that
+    checked its format with other fields in one pattern): the check character and the
+    birth date. Raises `InvalidSsn`."""
+    if _check_char(ssn[:17]) != ssn[17]:
         raise InvalidSsn("check character mismatch")
     try:
         birth = dt.date(int(ssn[6:10]), int(ssn[10:12]), int(ssn[12:14]))

@@ -23,7 +23,7 @@ import datetime as dt
 import functools
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from cryptography.hazmat.primitives import cmac, hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
@@ -212,14 +212,7 @@ def _check_fields(tap: CardTap, today: dt.date) -> tuple[dt.date, dt.date]:
         birth_date = birth_date_of_well_formed(tap.ssn, today)
     except InvalidSsn as exc:
         raise _malformed(f"ssn: {exc}") from None  # names the failed check, not the SSN
-    issued = _real_date(tap.issued)
-    if issued is None:
-        raise _malformed("issued")
-    expires = _real_date(tap.expires)
-    if expires is None:
-        raise _malformed("expires")
-    if issued > expires:
-        raise _malformed("issued after expires")
+    expires = _validity(tap, _real_date)
     _check_counters(tap)
     if not tap.card_id.startswith(tap.region):
         raise _malformed("card_id region prefix differs from region")
@@ -235,14 +228,7 @@ def _check_fields_one_by_one(tap: CardTap, today: dt.date) -> tuple[dt.date, dt.
         raise _malformed(f"ssn: {exc}") from None  # names the failed check, not the SSN
     if not _CARD_NO.fullmatch(tap.card_no):
         raise _malformed("card_no")
-    issued = _date(tap.issued)
-    if issued is None:
-        raise _malformed("issued")
-    expires = _date(tap.expires)
-    if expires is None:
-        raise _malformed("expires")
-    if issued > expires:
-        raise _malformed("issued after expires")
+    expires = _validity(tap, _date)
     _check_numbers(tap)
     card_id = _CARD_ID.fullmatch(tap.card_id)
     if card_id is None:
@@ -250,6 +236,19 @@ def _check_fields_one_by_one(tap: CardTap, today: dt.date) -> tuple[dt.date, dt.
     if card_id.group(1) != tap.region:
         raise _malformed("card_id region prefix differs from region")
     return birth_date, expires
+
+
+def _validity(tap: CardTap, date_of: Callable[[str], dt.date | None]) -> dt.date:
+    """The expiry date, after checking both dates with `date_of` and their order."""
+    issued = date_of(tap.issued)
+    if issued is None:
+        raise _malformed("issued")
+    expires = date_of(tap.expires)
+    if expires is None:
+        raise _malformed("expires")
+    if issued > expires:
+        raise _malformed("issued after expires")
+    return expires
 
 
 def _check_numbers(tap: CardTap) -> None:

@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DEMO_RATE ?= 10
 
-.PHONY: run test lint unit bench redis-server browser wrk clean
+.PHONY: run test lint unit bench stages redis-server browser wrk valgrind clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,18 @@ $(BENCH_VENV)/.installed: pyproject.toml
 
 bench: $(BENCH_VENV)/.installed redis-server wrk
 	$(BENCH_VENV)/bin/python -m bench.run --workers $(BENCH_WORKERS)
+
+# Instructions per step of a validation (bench/stages.py, callgrind): deterministic where
+# the wall clock is not, to compare two versions of the code. valgrind: Debian package.
+valgrind:
+	@command -v valgrind >/dev/null 2>&1 || { \
+	  echo "installing valgrind (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq valgrind >/dev/null; }
+
+stages: $(BENCH_VENV)/.installed valgrind
+	$(BENCH_VENV)/bin/python -m bench.stages --kind card
+	$(BENCH_VENV)/bin/python -m bench.stages --kind qr --n 500
 
 clean:
 	rm -rf $(VENV) .venv-bench .mypy_cache .ruff_cache .pytest_cache

@@ -52,7 +52,9 @@ async def _cpu_per_call(
     return (time.perf_counter() - started) / n * 1e6, (time.process_time() - cpu) / n * 1e6
 
 
-def _requests(keys_dir: Path, config_dir: Path, kind: str, n: int) -> list[ValidationRequest]:
+def validation_requests(
+    keys_dir: Path, config_dir: Path, kind: str, n: int
+) -> list[ValidationRequest]:
     terminal = load_config(config_dir).terminals[creds.TERMINAL]
     now = int(time.time())
     scanned = dt.datetime.fromtimestamp(now, dt.UTC)
@@ -77,7 +79,7 @@ async def _pipeline(keys_dir: Path, config_dir: Path, store: Store, kind: str, n
                       store=store, clock=SystemClock())
     best = float("inf")
     for _ in range(ROUNDS):
-        requests = _requests(keys_dir, config_dir, kind, n)
+        requests = validation_requests(keys_dir, config_dir, kind, n)
         now, today = time.time(), engine.local_date(time.time())
         for req in requests:  # a returning holder: level-1 and card-key caches are warm
             decider._verify(req, now, today)

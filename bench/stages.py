@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -37,7 +38,7 @@ from bench.pipeline import validation_requests
 from validator.clock import SystemClock
 from validator.config import load_config
 from validator.credentials.essc_qr import EsscVerifier
-from validator.credentials.ssc_card import CardTap, CardVerifier
+from validator.credentials.ssc_card import CardVerifier
 from validator.decide import Decider, QrScan, ValidationRequest
 from validator.decision import render_decision
 from validator.keygen import init_keyset
@@ -76,15 +77,9 @@ class _PackOnly:
 def _body(req: ValidationRequest) -> bytes:
     cred = req.credential
     credential: dict[str, object] = ({"type": "essc_qr", "qr": cred.qr} if isinstance(cred, QrScan)
-                                     else {"type": "ssc_card", **_tap_fields(cred)})
+                                     else {"type": "ssc_card", **dataclasses.asdict(cred)})
     return orjson.dumps({"request_id": req.request_id, "scanned_at": req.scanned_at_text,
                          "credential": credential})
-
-
-def _tap_fields(tap: CardTap) -> dict[str, object]:
-    return {name: getattr(tap, name) for name in (
-        "region", "ssn", "card_no", "card_id", "version", "issued", "expires", "kv", "atc",
-        "un", "cryptogram")}
 
 
 def stages(kind: str, n: int, keys_dir: Path) -> list[Stage]:

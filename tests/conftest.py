@@ -18,6 +18,7 @@ No mocks: tests talk to a real server over loopback.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import socket
@@ -96,6 +97,15 @@ class RedisServer:
     def resume(self) -> None:
         if self._process is not None:
             self._process.send_signal(signal.SIGCONT)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Frozen for the block, resumed whatever the block raised."""
+        self.pause()
+        try:
+            yield
+        finally:
+            self.resume()
 
     def ping(self) -> bool:
         """True if the server answers PING (a raw socket: no client library involved)."""

@@ -103,14 +103,11 @@ async def test_forgotten_scripts_are_loaded_again(
 
 async def test_hung_server_times_out(redis_server: RedisServer, store: RedisStore) -> None:
     await store.ping()
-    redis_server.pause()
-    try:
+    with redis_server.paused():
         started = time.monotonic()
         with pytest.raises(StoreUnavailable):
             await store.snapshot(query())
         assert 0.5 < time.monotonic() - started < 3  # the ~1 s socket timeout
-    finally:
-        redis_server.resume()
     await store.ping()
 
 
@@ -123,16 +120,13 @@ async def test_calls_in_flight_are_bounded_by_the_pool(
         assert all(isinstance(r, Committed) for r in results)
         clients = redis_server.command("CLIENT", "LIST").count(b"id=")
         assert clients <= 4 + 1  # the pool's connections and the one asking
-        redis_server.pause()
-        try:
+        with redis_server.paused():
             started = time.monotonic()
             outcomes = await asyncio.gather(
                 *(small.snapshot(query()) for _ in range(8)), return_exceptions=True
             )
             assert all(isinstance(o, StoreUnavailable) for o in outcomes)
             assert time.monotonic() - started < 1.5  # waiting for a slot counts too
-        finally:
-            redis_server.resume()
         await small.ping()
     finally:
         await small.close()

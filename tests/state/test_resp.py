@@ -123,16 +123,13 @@ async def test_a_hung_server_times_out_then_recovers(
 ) -> None:
     client = make_client(timeout_s=0.3)
     await client.execute("PING")
-    redis_server.pause()
-    try:
+    with redis_server.paused():
         started = time.monotonic()
         outcomes = await asyncio.gather(
             *(client.execute("PING") for _ in range(3)), return_exceptions=True
         )
         assert all(isinstance(o, TimeoutError) for o in outcomes), outcomes
         assert 0.25 < time.monotonic() - started < 1.0
-    finally:
-        redis_server.resume()
     assert await client.execute("PING") == b"PONG"  # on a new connection
 
 
@@ -141,16 +138,13 @@ async def test_callers_waiting_for_a_failed_connect_fail_with_it(
 ) -> None:
     """A handshake that hangs (AUTH to a frozen server) costs one timeout, not one each."""
     client = make_client(f"redis://:pw@127.0.0.1:{redis_server.port}/0", timeout_s=0.3)
-    redis_server.pause()
-    try:
+    with redis_server.paused():
         started = time.monotonic()
         outcomes = await asyncio.gather(
             *(client.execute("PING") for _ in range(5)), return_exceptions=True
         )
         assert all(isinstance(o, TimeoutError | ConnectionError) for o in outcomes), outcomes
         assert time.monotonic() - started < 0.6  # one attempt's timeout, shared
-    finally:
-        redis_server.resume()
 
 
 async def test_a_cancelled_caller_does_not_shift_the_replies(
@@ -158,14 +152,11 @@ async def test_a_cancelled_caller_does_not_shift_the_replies(
 ) -> None:
     await client.execute("SET", "a", "A")
     await client.execute("SET", "b", "B")
-    redis_server.pause()
-    try:
+    with redis_server.paused():
         first = asyncio.ensure_future(client.execute("GET", "a"))
         second = asyncio.ensure_future(client.execute("GET", "b"))
         await asyncio.sleep(0.05)
         first.cancel()
-    finally:
-        redis_server.resume()
     assert await second == b"B"
     assert first.cancelled()
     assert await client.execute("GET", "a") == b"A"
@@ -176,14 +167,11 @@ async def test_too_many_calls_in_flight_fail_at_once(
 ) -> None:
     client = make_client(max_in_flight=2)
     await client.execute("PING")
-    redis_server.pause()
-    try:
+    with redis_server.paused():
         waiting = [asyncio.ensure_future(client.execute("PING")) for _ in range(2)]
         await asyncio.sleep(0)
         with pytest.raises(ConnectionError, match="in flight"):
             await client.execute("PING")
-    finally:
-        redis_server.resume()
     assert await asyncio.gather(*waiting) == [b"PONG", b"PONG"]
 
 
@@ -233,12 +221,8 @@ def test_the_same_on_uvloop(redis_server: RedisServer, redis_url: str) -> None:
                 await client.execute("PING")
             redis_server.start()
             assert await client.execute("PING") == b"PONG"
-            redis_server.pause()
-            try:
-                with pytest.raises(TimeoutError):
-                    await client.execute("PING")
-            finally:
-                redis_server.resume()
+            with redis_server.paused(), pytest.raises(TimeoutError):
+                await client.execute("PING")
             assert await client.execute("PING") == b"PONG"
         finally:
             await client.close()

@@ -202,12 +202,9 @@ async def test_redis_down_is_503_then_recovers(
 @pytest.mark.parametrize("service", ["redis"], indirect=True)
 async def test_hung_redis_is_503_not_a_hang(service: Service, redis_server: RedisServer) -> None:
     holder = service.holder(age_birth(72))
-    redis_server.pause()
-    try:
+    with redis_server.paused():
         reply = await asyncio.wait_for(service.tap("T-BUS-K1-001", holder), timeout=10)
         assert reply.status == 503
-    finally:
-        redis_server.resume()
 
 
 @pytest.mark.parametrize("service", ["memory"], indirect=True)

@@ -230,6 +230,8 @@ def test_card_key_cache_is_a_bounded_lru() -> None:
     for card in cards + cards:
         verifier.verify(tap_of(card), TERMINAL, NOW, TODAY)
     assert verifier.cached_card_keys == 2
+    # Strings and CMAC contexts only: the collector never walks the cache (validator/lru.py).
+    assert not verifier._card_keys.tracked_by_gc()
     uncached = CardVerifier({(REGION, 1): MK1}, PEPPER, card_key_cache_size=0)
     uncached.verify(tap_of(cards[0]), TERMINAL, NOW, TODAY)
     assert uncached.cached_card_keys == 0
@@ -258,6 +260,9 @@ def _reachable(root: object, needle: str) -> bool:
                 return True
         elif isinstance(obj, types.FunctionType):
             stack.extend(cell.cell_contents for cell in obj.__closure__ or ())
+        elif isinstance(obj, dict):  # the collector skips string keys, the walk must not
+            stack.extend(obj)
+            stack.extend(obj.values())
         else:
             stack.extend(gc.get_referents(obj))
     return False

@@ -13,17 +13,16 @@ level 2 is verified on every scan.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
 import re
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from validator.credentials import cose
 from validator.credentials.trust import TrustedKey, TrustList
 from validator.credentials.verified import Rejected, VerifiedCredential
+from validator.lru import Lru
 from validator.reasons import Reason
 
 __all__ = ["PREFIX", "EsscVerifier", "b45decode"]
@@ -77,9 +76,8 @@ class EsscVerifier:
 
     def __init__(self, trust: TrustList, *, level1_cache_size: int = 4096) -> None:
         self._trust = trust
-        self._cache_size = level1_cache_size
         # inner COSE bytes → (claims, the trusted key that verified them)
-        self._cache: OrderedDict[bytes, tuple[_Credential, TrustedKey]] = OrderedDict()
+        self._cache: Lru[bytes, tuple[_Credential, TrustedKey]] = Lru(level1_cache_size)
 
     @property
     def cached_credentials(self) -> int:
@@ -127,8 +125,6 @@ class EsscVerifier:
         credential, key = hit
         if key not in self._trust.candidates(key.kid, key.alg, now):
             return None  # e.g. that key's window closed: decide afresh (another may share kid)
-        with contextlib.suppress(KeyError):  # evicted meanwhile by another thread: harmless
-            self._cache.move_to_end(inner)
         return credential
 
     def _verify_issuer(self, inner: _Inner, inner_raw: bytes, now: int) -> None:
@@ -146,15 +142,7 @@ class EsscVerifier:
         raise Rejected(Reason.BAD_SIGNATURE, "level 1: no candidate key verifies")
 
     def _remember(self, inner: bytes, credential: _Credential, key: TrustedKey) -> None:
-        if self._cache_size <= 0:
-            return
-        self._cache[inner] = (credential, key)
-        self._cache.move_to_end(inner)
-        while len(self._cache) > self._cache_size:
-            try:
-                self._cache.popitem(last=False)
-            except KeyError:  # emptied meanwhile by another thread
-                break
+        self._cache.put(inner, (credential, key))
 
 
 def _check_validity(credential: _Credential, now: int) -> None:

@@ -20,7 +20,6 @@ a rejection's detail, or `CardTap`'s repr.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hmac
 import re
 from collections.abc import Callable, Mapping
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algori
 from validator.credentials.verified import Rejected, VerifiedCredential
 from validator.holders.ref import holder_ref
 from validator.holders.ssn import InvalidSsn, birth_date_of_well_formed, parse_ssn
+from validator.lru import Lru
 from validator.reasons import Reason
 from validator.values import field, value
 
@@ -119,7 +119,8 @@ class CardVerifier:
     `master_keys` maps (region, kv) to a 16-byte MK; it is copied, so rotating keys means
     building a new verifier (which also drops every card key derived from the old ones).
     Diversified card keys are cached in an LRU of `card_key_cache_size` entries keyed by
-    (region, kv, card_id), so a returning card costs one CMAC; 0 disables the cache.
+    region, kv and card_id, so a returning card costs one CMAC; 0 disables the cache. The
+    LRU holds only strings and CMAC contexts, so the garbage collector never walks it.
     """
 
     def __init__(
@@ -141,19 +142,25 @@ class CardVerifier:
 
         # One SM4-ECB context per master key: building a Cipher costs twice what the
         # derivation itself does.
-        ecb = {ident: Cipher(algorithms.SM4(key), modes.ECB()).encryptor()
-               for ident, key in keys.items()}
-
-        def keyed_cmac(region: str, kv: int, card_id: str) -> cmac.CMAC:
-            # A CMAC context with CK loaded: `copy()` of it is ~3x cheaper than a new one.
-            return cmac.CMAC(algorithms.SM4(_diversify(ecb[(region, kv)], card_id)))
-
-        self._keyed_cmac = functools.lru_cache(maxsize=card_key_cache_size)(keyed_cmac)
+        self._ecb = {ident: Cipher(algorithms.SM4(key), modes.ECB()).encryptor()
+                     for ident, key in keys.items()}
+        self._card_keys: Lru[str, cmac.CMAC] = Lru(card_key_cache_size)
 
     @property
     def cached_card_keys(self) -> int:
         """How many diversified card keys the LRU holds now."""
-        return self._keyed_cmac.cache_info().currsize
+        return len(self._card_keys)
+
+    def _keyed_cmac(self, region: str, kv: int, card_id: str) -> cmac.CMAC:
+        """A CMAC context with CK loaded: `copy()` of it is ~3x cheaper than a new one."""
+        # A string key, not a tuple: a fresh tuple is a tracked object, and one inserted
+        # would make the collector walk the whole cache again.
+        name = f"{region}|{kv}|{card_id}"
+        keyed = self._card_keys.get(name)
+        if keyed is None:
+            keyed = cmac.CMAC(algorithms.SM4(_diversify(self._ecb[(region, kv)], card_id)))
+            self._card_keys.put(name, keyed)
+        return keyed
 
     def verify(
         self, tap: CardTap, terminal_id: str, scanned_at: int, today: dt.date

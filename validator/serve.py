@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -85,6 +86,7 @@ def run_worker(
     from validator.web.appkeys import METRICS
 
     app = create_app(settings)
+    app.on_startup.append(_freeze_heap)  # last: after the store, keys and caches are up
     if metrics_dir is not None:
         from prometheus_client import CollectorRegistry
         from prometheus_client.multiprocess import MultiProcessCollector
@@ -99,6 +101,20 @@ def run_worker(
         access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
         print=lambda msg: log.info("%s (pid %d)", " ".join(msg.split()), os.getpid()),
     )
+
+
+async def _freeze_heap(_app: object) -> None:
+    """Hide everything start-up built from the cyclic garbage collector (`gc.freeze`).
+
+    Modules, configuration, keys and the app are ~75,000 tracked objects that live as long
+    as the process; every full collection walked them, ~30 ms on the project's VM, a few
+    times a minute under load — the benchmark's p99.9. Frozen, they are still freed by
+    reference counting; only a reference cycle among them would never be (a key rotation
+    builds new verifiers and drops the old ones, which hold no cycles).
+    """
+    gc.collect()
+    gc.freeze()
+    log.info("start-up heap frozen: %d objects out of the collector's way", gc.get_freeze_count())
 
 
 def _new_loop(kind: EventLoop) -> asyncio.AbstractEventLoop:

@@ -48,6 +48,7 @@ log = logging.getLogger("validator")
 EventLoop = Literal["auto", "asyncio", "uvloop"]
 SHUTDOWN_TIMEOUT_S = 10.0  # terminals give up after 400 ms; a dashboard stream reconnects
 STOP_GRACE_S = SHUTDOWN_TIMEOUT_S + 5.0  # then a worker that has not exited is killed
+YOUNG_GC_THRESHOLD = 10_000  # CPython's default is 700: see _tune_gc
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
@@ -86,7 +87,7 @@ def run_worker(
     from validator.web.appkeys import METRICS
 
     app = create_app(settings)
-    app.on_startup.append(_freeze_heap)  # last: after the store, keys and caches are up
+    app.on_startup.append(_tune_gc)  # last: after the store, keys and caches are up
     if metrics_dir is not None:
         from prometheus_client import CollectorRegistry
         from prometheus_client.multiprocess import MultiProcessCollector
@@ -103,18 +104,29 @@ def run_worker(
     )
 
 
-async def _freeze_heap(_app: object) -> None:
-    """Hide everything start-up built from the cyclic garbage collector (`gc.freeze`).
+async def _tune_gc(_app: object) -> None:
+    """Keep the cyclic garbage collector off the latency path (measured: docs/benchmarks.md).
 
-    Modules, configuration, keys and the app are ~75,000 tracked objects that live as long
-    as the process; every full collection walked them, ~30 ms on the project's VM, a few
-    times a minute under load — the benchmark's p99.9. Frozen, they are still freed by
-    reference counting; only a reference cycle among them would never be (a key rotation
-    builds new verifiers and drops the old ones, which hold no cycles).
+    `gc.freeze()` hides what start-up built — modules, configuration, keys, the app: ~75,000
+    tracked objects that live as long as the process — from every later collection; each
+    full one walked them all, ~30 ms on the project's VM, a few times a minute under load
+    (the benchmark's p99.9). Frozen objects are still freed by reference counting; only a
+    reference cycle among them would never be, and nothing built at start-up is replaced
+    while the process runs (keys are rotated by rolling the processes).
+
+    A young collection once allocations outnumber deallocations by YOUNG_GC_THRESHOLD, not
+    CPython's 700: under load the young generation is mostly requests in flight
+    (3,000-4,000 objects at 2,500 taps/s), which every collection walked and promoted, to
+    walk them again a generation up: 0.5 s of collections in a one-minute run, 27 ms with
+    10,000. Validations make little cyclic garbage, so collections become rare and the
+    garbage they find stays small.
     """
     gc.collect()
     gc.freeze()
-    log.info("start-up heap frozen: %d objects out of the collector's way", gc.get_freeze_count())
+    _, *older = gc.get_threshold()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, *older)
+    log.info("gc: start-up heap frozen (%d objects), young threshold %d",
+             gc.get_freeze_count(), YOUNG_GC_THRESHOLD)
 
 
 def _new_loop(kind: EventLoop) -> asyncio.AbstractEventLoop:

@@ -76,7 +76,8 @@ def test_workers_share_the_port_and_every_scrape_sums_them(two_workers: Validato
                          text), text
     pids = set(re.findall(r'validator_store_up\{pid="(\d+)"\} 1\.0', scrape(two_workers.url)))
     assert len(pids) == 2  # a gauge stays per worker
-    frozen = re.findall(r"start-up heap frozen: (\d+) objects", two_workers.log.read_text())
+    frozen = re.findall(r"gc: start-up heap frozen \((\d+) objects\), young threshold 10000",
+                        two_workers.log.read_text())
     assert len(frozen) == 2 and all(int(n) > 10_000 for n in frozen), frozen  # serve.py
 
 

@@ -39,7 +39,7 @@ from bench.summary import render_steps, render_summary, summarise
 from validator.keygen import init_keyset
 
 SCENARIOS = {"card": "bus-taps", "qr": "bus-qr"}
-DEFAULT_RATES = "500,1000,1500,2000,2500,3000,4000,5000,6000,7000,8000,10000"
+DEFAULT_RATES = "500,1000,1500,2000,2500,3000,3500,4000,4500,5000,6000,7000,8000,10000"
 
 
 def _env(name: str, default: str) -> str:

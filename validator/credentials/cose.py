@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import NamedTuple, TypeAlias, TypeVar, cast
 
 import cbor2
 import nacl.exceptions
-import nacl.signing
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from nacl.bindings import crypto_sign_open
 
 __all__ = [
     "ALG_EDDSA",
@@ -62,16 +61,14 @@ HEADER_ALG, HEADER_CRIT, HEADER_KID = 1, 2, 4
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Ed25519Key:
-    """An Ed25519 public key: its 32 bytes, and libsodium's verifier built once from them."""
+class Ed25519Key(NamedTuple):
+    """An Ed25519 public key: its 32 bytes, which libsodium verifies with."""
 
     raw: bytes
-    verifier: nacl.signing.VerifyKey
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Ed25519Key:
-        return cls(raw, nacl.signing.VerifyKey(raw))
+        return cls(raw)
 
 
 PublicKey: TypeAlias = Ed25519Key | ec.EllipticCurvePublicKey
@@ -222,11 +219,14 @@ def public_key_from_coordinates(x: bytes, y: bytes | None) -> PublicKey:
             raise FormatError("Ed25519 public key is not a canonical encoding")
         return Ed25519Key.from_bytes(x)
     try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + x + y)
+        return ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + x + y)
     except ValueError:
         raise FormatError("P-256 public key is not a point on the curve") from None
 
 
+# One curve object for every key: each key keeps the one it was built with, and a fresh
+# one per cached device key would be one more object for the garbage collector to track.
+_P256 = ec.SECP256R1()
 _P = 2**255 - 19
 _D = -121665 * pow(121666, -1, _P) % _P
 
@@ -293,8 +293,8 @@ def verify_signature(key: PublicKey, alg: int, signature: bytes, data: bytes) ->
     if len(signature) != 64:
         return False
     if alg == ALG_EDDSA and isinstance(key, Ed25519Key):
-        try:
-            key.verifier.verify(data, signature)
+        try:  # what nacl.signing.VerifyKey.verify does, without an object per key
+            crypto_sign_open(signature + data, key.raw)
         except nacl.exceptions.BadSignatureError:
             return False
         return True

@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from validator.credentials import cose
 from validator.credentials.trust import TrustedKey, TrustList
@@ -38,8 +39,7 @@ _CARD_NO = re.compile(r"[A-Z0-9]{9}")
 _REGION = re.compile(r"[0-9]{6}")  # not str.isdigit(): that accepts non-ASCII digits
 
 
-@dataclass(frozen=True, slots=True)
-class _Credential:
+class _Credential(NamedTuple):
     """The level-1 claims this service uses, parsed and checked once."""
 
     holder_ref: str
@@ -76,8 +76,8 @@ class EsscVerifier:
 
     def __init__(self, trust: TrustList, *, level1_cache_size: int = 4096) -> None:
         self._trust = trust
-        # inner COSE bytes → (claims, the trusted key that verified them)
-        self._cache: Lru[bytes, tuple[_Credential, TrustedKey]] = Lru(level1_cache_size)
+        # inner COSE bytes → the claims and the key that verified them, `_Cached`
+        self._cache: Lru[bytes, _Cached] = Lru(level1_cache_size)
 
     @property
     def cached_credentials(self) -> int:
@@ -122,7 +122,8 @@ class EsscVerifier:
         hit = self._cache.get(inner)
         if hit is None:
             return None
-        credential, key = hit
+        credential, position = _unpack(hit)
+        key = self._trust.keys[position]
         if key not in self._trust.candidates(key.kid, key.alg, now):
             return None  # e.g. that key's window closed: decide afresh (another may share kid)
         return credential
@@ -142,7 +143,30 @@ class EsscVerifier:
         raise Rejected(Reason.BAD_SIGNATURE, "level 1: no candidate key verifies")
 
     def _remember(self, inner: bytes, credential: _Credential, key: TrustedKey) -> None:
-        self._cache.put(inner, (credential, key))
+        position = next(i for i, k in enumerate(self._trust.keys) if k is key)
+        self._cache.put(inner, _pack(credential, position))
+
+
+# A cache entry is a plain tuple of strings, ints, a date, the device key as raw bytes
+# (Ed25519) or a `cryptography` key (P-256: not a tracked object) and the position of
+# the issuer key in `TrustList.keys`. The garbage collector stops tracking such a tuple
+# after one look, so a full cache (65,536 entries) costs full collections ~nothing;
+# as a NamedTuple, a dataclass or holding a TrustedKey it cost them ~20 ms.
+_Cached: TypeAlias = tuple[str, int, int, bytes | ec.EllipticCurvePublicKey, dt.date, str,
+                           str, int]
+
+
+def _pack(credential: _Credential, position: int) -> _Cached:
+    key = credential.device_key
+    return (credential.holder_ref, credential.exp, credential.iat,
+            key.raw if isinstance(key, cose.Ed25519Key) else key, credential.birth_date,
+            credential.region, credential.card_no, position)
+
+
+def _unpack(entry: _Cached) -> tuple[_Credential, int]:
+    holder_ref, exp, iat, key, birth_date, region, card_no, position = entry
+    device_key = cose.Ed25519Key(key) if isinstance(key, bytes) else key
+    return _Credential(holder_ref, exp, iat, device_key, birth_date, region, card_no), position
 
 
 def _check_validity(credential: _Credential, now: int) -> None:

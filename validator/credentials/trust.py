@@ -57,13 +57,14 @@ class TrustList:
     """Issuer keys indexed by kid."""
 
     def __init__(self, keys: Iterable[TrustedKey]) -> None:
+        self.keys = tuple(keys)  # in the document's order: a key's position names it
         by_kid: dict[bytes, list[TrustedKey]] = {}
-        for key in keys:
+        for key in self.keys:
             by_kid.setdefault(key.kid, []).append(key)
         self._by_kid = {kid: tuple(group) for kid, group in by_kid.items()}
 
     def __len__(self) -> int:
-        return sum(len(group) for group in self._by_kid.values())
+        return len(self.keys)
 
     def candidates(self, kid: bytes, alg: int, now: int) -> Sequence[TrustedKey]:
         """Keys with this kid and COSE alg whose `nbf ≤ now ≤ exp` (where present)."""

@@ -37,17 +37,9 @@ import uvloop
 
 from bench.creds import bus_terminals
 from bench.prebuild import Kind, Plan, build, holders
+from bench.procs import cpu_list
 from bench.sender import OpenLoop, render
 from terminals_sim.netguard import NotLoopback, require_loopback
-
-
-def _cpus(spec: str) -> set[int]:
-    """A taskset-style list ("1", "1-3", "0,2") as a set of CPU numbers."""
-    cpus: set[int] = set()
-    for part in spec.split(","):
-        first, _, last = part.partition("-")
-        cpus.update(range(int(first), int(last or first) + 1))
-    return cpus
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"the QR codes would expire during the run (built in {build_s:.1f} "
                          "s): make --duration shorter")
     if args.cpus:
-        os.sched_setaffinity(0, _cpus(args.cpus))
+        os.sched_setaffinity(0, cpu_list(args.cpus))
     # The requests (tens of thousands of bytes objects in a list) and everything imported
     # live until the end: out of every collection's way, as the validator does (serve.py).
     gc.collect()

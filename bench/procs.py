@@ -3,7 +3,8 @@
 Both are pinned with `taskset` when it exists (the validator to its own core(s), Redis
 and the load generator to the others), so the validator's CPU per validation is not
 disturbed by the generator. CPU time is read from /proc/<pid>/stat (utime + stime) of
-the validator and all its worker processes.
+the validator and all its worker processes; the time the hypervisor took from the
+validator's cores ("steal") from /proc/stat.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -37,6 +38,34 @@ def pinned(cpus: str | None, argv: Sequence[str]) -> list[str]:
     if cpus and shutil.which("taskset"):
         return ["taskset", "-c", cpus, *argv]
     return list(argv)
+
+
+def cpu_list(spec: str) -> set[int]:
+    """The CPUs a taskset-style list names: "1", "0-3", "0,2-3"."""
+    cpus: set[int] = set()
+    for part in spec.split(","):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+def steal_seconds(cpus: Collection[int]) -> float:
+    """Time the hypervisor ran something else while these virtual CPUs wanted to run.
+
+    /proc/stat's eighth figure per CPU (0 on bare metal; no /proc/stat: 0). On a shared
+    VM it tells a slow step caused by the host from one caused by the service.
+    """
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return 0.0
+    total = 0
+    for line in lines:
+        name, *figures = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus \
+                and len(figures) >= 8:
+            total += int(figures[7])
+    return total / CLOCK_TICKS
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:

@@ -33,7 +33,7 @@ from typing import Any
 from bench import machine
 from bench.ceiling import render as render_ceiling
 from bench.ceiling import run_ceiling
-from bench.procs import PYTHON, ROOT, RedisServer, Service, Validator, pinned
+from bench.procs import PYTHON, ROOT, RedisServer, Service, Validator, cpu_list, pinned
 from bench.steps import Step, StepOptions, run_step
 from bench.summary import render_steps, render_summary, summarise
 from validator.keygen import init_keyset
@@ -65,15 +65,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-micro", action="store_true", default=bool(_env("SKIP_MICRO", "")))
     p.add_argument("--out", type=Path, default=Path(_env("OUT", str(ROOT / "bench-results"))))
     return p
-
-
-def _cores(cpus: str) -> int:
-    """How many cores a taskset list like "0", "0-3" or "0,2" names."""
-    count = 0
-    for part in cpus.split(","):
-        first, _, last = part.partition("-")
-        count += int(last or first) - int(first) + 1
-    return count
 
 
 def _ramp(validator: Validator, opts: StepOptions, kind: str, rates: list[float],
@@ -138,9 +129,11 @@ def main() -> int:
         validator.start()
         services.append(validator)
         validator.wait_ready()
+        server_cpus = sorted(cpu_list(args.server_cpus))
         opts = StepOptions(keys=keys, config=config, duration_s=args.step_s,
                            terminals=args.terminals, connections=args.connections,
-                           load_cpus=args.load_cpus, server_cpus=_cores(args.server_cpus),
+                           load_cpus=args.load_cpus, server_cpus=len(server_cpus),
+                           steal_cpus=tuple(server_cpus),
                            generator=args.generator)
         for kind in kinds:
             steps = _ramp(validator, opts, kind, rates, args.p99_ms, out / "steps")

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.procs import PYTHON, ROOT, Validator, cpu_seconds, pinned
+from bench.procs import PYTHON, ROOT, Validator, cpu_seconds, pinned, steal_seconds
 
 
 @dataclass
@@ -35,6 +35,7 @@ class StepOptions:
     load_cpus: str | None = None
     server_cpus: int = 1  # cores the validator may use, for its utilisation figure
     generator: str = "lean"  # or "sim"
+    steal_cpus: tuple[int, ...] = ()  # the validator's CPUs, whose steal time is read
 
 
 @dataclass
@@ -59,6 +60,8 @@ class Step:
     send_lag_ms: dict[str, float] = field(default_factory=dict)
     # from each request's send to its answer (lean generator only): without that lag
     service_ms: dict[str, float] = field(default_factory=dict)
+    # time the hypervisor gave the validator's cores to someone else during the loop
+    steal_s: float = 0.0
 
     @property
     def cpu_us_per_validation(self) -> float:
@@ -71,6 +74,10 @@ class Step:
     @property
     def generator_busy(self) -> float:
         return self.generator_cpu_s / max(self.loop_s, 1e-9)
+
+    def steal(self, cores: int) -> float:
+        """Share of its cores' time the host took from the validator during the loop."""
+        return self.steal_s / max(self.loop_s, 1e-9) / cores
 
     def verdict(self, p99_limit_ms: float) -> str:
         """"ok", or why this step is not sustained."""
@@ -89,6 +96,7 @@ class Step:
         doc["cpu_us_per_validation"] = round(self.cpu_us_per_validation, 1)
         doc["server_busy"] = round(self.server_busy(server_cores), 3)
         doc["generator_busy"] = round(self.generator_busy, 3)
+        doc["steal"] = round(self.steal(server_cores), 3)
         doc["generator_us_per_request"] = round(
             self.generator_cpu_s / max(self.answered, 1) * 1e6, 1)
         return doc
@@ -151,7 +159,8 @@ def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float
     """Run one step and measure it; raises RuntimeError if the runner could not start."""
     argv = generator_argv(validator.url, opts, scenario, rate, seed=seed, out_dir=out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    marks: dict[str, tuple[float, float, float]] = {}  # line -> (wall, server, generator)
+    # line -> (wall, server CPU, generator CPU, steal on the server's cores)
+    marks: dict[str, tuple[float, float, float, float]] = {}
     histograms: dict[str, dict[float, float]] = {}
     with (out_dir / "runner.log").open("w") as log:
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE,
@@ -163,7 +172,7 @@ def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float
                 "end" if line.startswith("offered") else None
             if mark is not None:
                 marks[mark] = (time.monotonic(), cpu_seconds(validator.pids()),
-                               cpu_seconds([proc.pid]))
+                               cpu_seconds([proc.pid]), steal_seconds(opts.steal_cpus))
                 histograms[mark] = decision_buckets(validator.url)
         code = proc.wait()
     report_path = out_dir / "report.json"
@@ -172,7 +181,7 @@ def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float
         raise RuntimeError(f"the {opts.generator} generator failed (exit {code}); "
                            f"see {out_dir}/runner.log")
     report = json.loads(report_path.read_text())
-    (t0, s0, g0), (t1, s1, g1) = marks["start"], marks["end"]
+    (t0, s0, g0, h0), (t1, s1, g1, h1) = marks["start"], marks["end"]
     return Step(
         scenario=scenario, rate=rate, offered=report["offered_rate"],
         achieved=report["achieved_rate"], answered=report["answered"],
@@ -184,4 +193,5 @@ def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float
                    for q in (0.5, 0.99)},
         send_lag_ms=report.get("send_lag_ms", {}),
         service_ms=report.get("service_ms", {}),
+        steal_s=h1 - h0,
     )

@@ -14,9 +14,11 @@ TARGETS = {
     "cpu_us": 250.0,  # server CPU per validation
 }
 
+STEAL_NOTABLE = 0.01  # from 1 % of its time taken by the host, a step's tail is suspect
+
 _HEAD = (f"{'step':8} {'rate/s':>7} {'achieved':>8} {'p50':>7} {'p90':>7} {'p99':>7} "
          f"{'p99.9':>7} {'max':>7} {'srv p50':>7} {'srv p99':>7} {'srv busy':>8} {'µs/val':>7} "
-         f"{'gen busy':>8}  verdict")
+         f"{'gen busy':>8} {'steal':>6}  verdict")
 
 
 def _ms(value: float | None) -> str:
@@ -26,7 +28,8 @@ def _ms(value: float | None) -> str:
 def render_steps(steps: list[Step], server_cores: int, p99_ms: float, *, header: bool = True
                  ) -> str:
     """Latencies in ms: from the scheduled time (the generator's view), and "srv", the
-    validator's own decision time; busy = share of the cores used."""
+    validator's own decision time; busy = share of the cores used; steal = share of the
+    validator's cores' time the hypervisor gave to someone else."""
     lines = [_HEAD, "-" * len(_HEAD)] if header else []
     for s in steps:
         lat = s.latency_ms
@@ -35,7 +38,7 @@ def render_steps(steps: list[Step], server_cores: int, p99_ms: float, *, header:
             f"{lat['p99']:7.2f} {lat['p99.9']:7.2f} {lat['max']:7.1f} "
             f"{_ms(s.server_ms.get('p50'))} {_ms(s.server_ms.get('p99'))} "
             f"{s.server_busy(server_cores):8.0%} {s.cpu_us_per_validation:7.0f} "
-            f"{s.generator_busy:8.0%}  {s.verdict(p99_ms)}")
+            f"{s.generator_busy:8.0%} {s.steal(server_cores):6.1%}  {s.verdict(p99_ms)}")
     return "\n".join(lines)
 
 
@@ -47,6 +50,9 @@ def _failure(step: dict[str, Any]) -> str:
              "the load generator's core was saturated" if generator >= 0.8 else
              "neither core saturated on average: bursts (cold caches at the start of a "
              "step, other load on the machine)")
+    stolen = step.get("steal", 0.0)
+    if stolen >= STEAL_NOTABLE:
+        bound += f"; the host took {stolen:.1%} of the validator's core time"
     return (f"{step['rate']:.0f}/s: {step['verdict']} (validator {server:.0%} busy, "
             f"generator {generator:.0%}: {bound})")
 

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
-from bench.procs import cpu_seconds, process_tree
-from bench.run import _cores
+from bench.procs import cpu_list, cpu_seconds, process_tree, steal_seconds
 from bench.steps import Step, quantile
 from bench.summary import render_steps, summarise
 
 
 def step(rate: float, p99: float, *, label: str = "ramp", errors: dict[str, int] | None = None,
-         achieved: float | None = None, scenario: str = "bus-qr") -> Step:
+         achieved: float | None = None, scenario: str = "bus-qr", steal_s: float = 0.0) -> Step:
     return Step(scenario=scenario, rate=rate, offered=rate, achieved=achieved or rate,
                 answered=int(rate * 10), latency_ms={"p50": 1.0, "p90": 2.0, "p99": p99,
                                                      "p99.9": p99, "max": p99, "mean": 1.0},
                 errors=errors or {}, mismatches=0, decisions={"accept/ok": int(rate * 10)},
                 loop_s=10.0, server_cpu_s=rate * 10 * 200e-6, generator_cpu_s=5.0, label=label,
-                server_ms={"p50": 0.5, "p99": None})
+                server_ms={"p50": 0.5, "p99": None}, steal_s=steal_s)
 
 
 def test_cpu_seconds_reads_this_process() -> None:
@@ -30,6 +30,27 @@ def test_cpu_seconds_reads_this_process() -> None:
     assert cpu_seconds([os.getpid()]) - before >= 0.03
     assert cpu_seconds([2**22 + 12345]) == 0.0  # a pid that does not exist counts nothing
     assert process_tree(os.getpid())[0] == os.getpid()
+
+
+def test_steal_is_read_per_cpu_from_proc_stat() -> None:
+    lines = [line.split() for line in Path("/proc/stat").read_text().splitlines()]
+    per_cpu = {int(f[0][3:]): int(f[8]) for f in lines if f[0][3:].isdigit()}
+    ticks = os.sysconf("SC_CLK_TCK")
+    first = min(per_cpu)
+    assert steal_seconds({first}) >= per_cpu[first] / ticks  # it only ever grows
+    assert steal_seconds(set()) == 0.0
+    assert steal_seconds({max(per_cpu) + 1}) == 0.0  # a CPU that does not exist
+    assert steal_seconds(set(per_cpu)) >= steal_seconds({first})
+
+
+def test_a_failed_step_says_when_the_host_took_the_validators_time() -> None:
+    calm, robbed = step(3000, 40.0), step(3000, 40.0, steal_s=0.4)  # 4 % of 10 s, one core
+    assert robbed.steal(1) == 0.04 and calm.steal(1) == 0.0
+    for s, noted in ((calm, False), (robbed, True)):
+        docs = [{**x.as_dict(1), "verdict": x.verdict(25)} for x in (step(2000, 5.0), s)]
+        failure = summarise(docs, 25)["qr"]["first_failure"]
+        assert ("the host took 4.0% of the validator's core time" in failure) is noted, failure
+    assert " 4.0%  p99 40.0 ms" in render_steps([robbed], 1, 25)
 
 
 def test_histogram_quantiles() -> None:
@@ -47,7 +68,8 @@ def test_verdicts() -> None:
     assert step(1000, 3.0, achieved=900).verdict(25).startswith("achieved 900/s")
     assert step(1000, 3.0).cpu_us_per_validation == 200.0
     assert step(1000, 3.0).server_busy(1) == 0.2
-    assert _cores("0") == 1 and _cores("0-3") == 4 and _cores("0,2-3") == 3
+    assert cpu_list("0") == {0} and cpu_list("0-3") == {0, 1, 2, 3}
+    assert cpu_list("0,2-3") == {0, 2, 3}
 
 
 def test_summary_takes_the_highest_sustained_rate_and_checks_the_targets() -> None:

@@ -2,12 +2,10 @@
 
 No task per request and no client library: each connection is an `asyncio.Protocol`
 holding at most one request in flight, and one callback (`OpenLoop._tick`) hands every
-due request to a free connection or to the FIFO queue. A small "ticker" thread wakes
-the loop for it at each due time: event loops' timers wake in whole ms, ~0.5 ms late
-on average, and that lag adds to every latency (they run from the scheduled time);
-the thread's `time.sleep` is finer, and its wake reaches the loop ~0.2 ms late. The
-thread only sleeps and posts wakes (`call_soon_threadsafe`), one at a time: all state
-stays on the loop's thread.
+due request to a free connection or to the FIFO queue. A `Metronome`
+(terminals_sim/metronome.py) runs it at each due time, ~0.1 ms late where the event
+loop's own 1 ms timer was ~0.5 ms late — a lag every latency carries, since they run
+from the scheduled time.
 
 The expected answer to every request is HTTP 200 with `"decision":"accept"` and
 `"reason":"ok"` (§4): the requests are fresh, valid credentials at bus readers, where
@@ -17,11 +15,7 @@ every holder rides.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import json
-import sys
-import threading
 import time
 from array import array
 from collections import Counter, deque
@@ -29,19 +23,11 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from bench.http1 import BadResponse, Response, ResponseParser
+from terminals_sim.metronome import Metronome
 from terminals_sim.stats import percentile
 
 __all__ = ["OpenLoop", "render"]
 
-# The ticker wakes the loop at most this often: at high rates one wake sends every
-# request due by then, rather than flooding the loop with a wake per request.
-MIN_TICK_S = 0.00015
-# The ticker sleeps or waits at most this long at a time: it notices close() or a
-# stopped loop this soon, and close() never waits for it longer.
-STOP_CHECK_S = 0.01
-JOIN_S = 0.1  # close() waits this long for the ticker (a daemon: it cannot block exit)
-TICKER_NAME = "openloop-ticker"
-PR_SET_TIMERSLACK = 29  # <linux/prctl.h>
 MAX_SAMPLES = 10  # mismatching bodies kept for the report
 ACCEPTED = (b'"decision":"accept"', b'"reason":"ok"')
 
@@ -103,10 +89,7 @@ class OpenLoop:
         self.t0 = self.last_answer = 0.0
         self.cpu_s = self.elapsed_s = 0.0
         self.closing = False
-        self._ticker: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._served = threading.Event()  # the ticker's last wake has run on the loop
-        self._served.set()
+        self._metronome: Metronome | None = None
         self._finished: asyncio.Future[None] | None = None
         self._endpoint = ("127.0.0.1", 0)
         self._reopening: set[asyncio.Task[None]] = set()  # tasks need a reference
@@ -135,17 +118,18 @@ class OpenLoop:
         cpu = time.process_time()
         self.t0 = time.perf_counter()
         self._tick()
-        self._start_ticker(loop)
+        if self.next < self.n:
+            self._metronome = Metronome(loop, t0=self.t0, interval=self.interval, count=self.n,
+                                        position=lambda: self.next, tick=self._tick)
+            self._metronome.start()
         await asyncio.wait([self._finished], timeout=self.duration_s + self.drain_s)
         self.elapsed_s = max(self.last_answer - self.t0, self.duration_s)
         self.cpu_s = time.process_time() - cpu
 
     def close(self) -> None:
         self.closing = True
-        self._stop.set()
-        self._served.set()  # the ticker may be waiting for a wake the loop will not run
-        if self._ticker is not None:
-            self._ticker.join(JOIN_S)
+        if self._metronome is not None:
+            self._metronome.stop()
         for task in self._reopening:
             task.cancel()
         for connection in self.connections:
@@ -158,64 +142,6 @@ class OpenLoop:
         self._dispatch(time.perf_counter())
         if self.next >= self.n:
             self._check_finished()
-
-    def _tick_from_thread(self) -> None:
-        """The ticker's wake, on the loop's thread."""
-        try:
-            if not self.closing:
-                self._tick()
-        finally:
-            self._served.set()  # after the dispatch: then the ticker may post the next
-
-    def _start_ticker(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self.next < self.n:
-            self._ticker = threading.Thread(target=self._wake_on_time, args=(loop,),
-                                            name=TICKER_NAME, daemon=True)
-            self._ticker.start()
-
-    def _wake_on_time(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The ticker thread: sleep until the next request is due, then wake the loop.
-
-        `cursor` is the first request no wake has covered yet. It is not read back from
-        `next` after each wake, which would mean waiting for the wake to run; but `next`
-        may pass it (answers send what fell due), and then the ticker sleeps longer."""
-        _fine_timer_slack()
-        cursor, last = self.next, 0.0
-        while not self._stop.is_set():
-            cursor = max(cursor, self.next)
-            if cursor >= self.n:
-                return  # every request is covered: the loop ends the run
-            now = time.perf_counter()
-            wake = max(self.t0 + cursor * self.interval, last + MIN_TICK_S)
-            if wake > now:
-                time.sleep(min(wake - now, STOP_CHECK_S))
-            elif not self._served.is_set():  # the last wake has not run: the loop is busy
-                if not self._await_served(loop):
-                    return
-            elif self._post(loop):
-                cursor, last = int((now - self.t0) * self.rate) + 1, now  # as _dispatch
-            else:
-                return
-
-    def _post(self, loop: asyncio.AbstractEventLoop) -> bool:
-        """Wake the loop to send what is due; False if the loop is closed."""
-        self._served.clear()
-        try:
-            loop.call_soon_threadsafe(self._tick_from_thread)
-        except RuntimeError:
-            return False
-        return True
-
-    def _await_served(self, loop: asyncio.AbstractEventLoop) -> bool:
-        """Wait for the loop to run the last wake (one at a time: a busy loop gets one
-        when it is free, not a backlog); False once the loop stops or we are closed.
-
-        Only when a wake falls due before the last one ran: waiting after every wake
-        would cost the ticker a second thread switch per request."""
-        while not self._served.wait(STOP_CHECK_S):
-            if self._stop.is_set() or not loop.is_running():
-                return False
-        return True
 
     def _dispatch(self, now: float) -> None:
         """Every request due by `now` onto a free connection, or into the queue."""
@@ -344,15 +270,6 @@ class OpenLoop:
             "generator_cpu_s": round(self.cpu_s, 4),
             "generator_us_per_request": round(self.cpu_s / max(self.next, 1) * 1e6, 1),
         }
-
-
-def _fine_timer_slack() -> None:
-    """End this thread's sleeps on time: Linux lets a sleep overrun by the thread's timer
-    slack (50 µs by default, to batch wake-ups), a quarter of what is left of the lag."""
-    if sys.platform == "linux":
-        with contextlib.suppress(OSError, AttributeError):  # no libc, or no prctl in it
-            ctypes.CDLL(None).prctl(PR_SET_TIMERSLACK, ctypes.c_ulong(1), ctypes.c_ulong(0),
-                                    ctypes.c_ulong(0), ctypes.c_ulong(0))
 
 
 def _summary_ms(seconds: array[float]) -> dict[str, float]:

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from terminals_sim.metronome import Metronome
 from terminals_sim.stats import RunStats
 
 __all__ = ["OpenLoop", "Outcome", "Sender"]
@@ -54,6 +55,8 @@ class OpenLoop:
         self.stats = RunStats(rate=rate, duration_s=duration_s)
         self.t0 = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._next = self._total = 0  # the next request to launch, of how many
+        self._all_launched = asyncio.Event()
 
     async def run(self) -> RunStats:
         self.t0 = self.clock() + 0.01  # a little lead, so request 0 is not born late
@@ -69,20 +72,30 @@ class OpenLoop:
         return self.stats
 
     async def _schedule(self) -> None:
-        total = int(self.rate * self.duration_s)
-        i = 0
-        while i < total:
-            now = self.clock()
-            due = self.t0 + i / self.rate
-            if due > now:
-                await asyncio.sleep(due - now)
-                continue
-            # launch everything due by now in one go: sleeping between them would only
-            # add the event loop's wake-up lag to each
-            while i < total and self.t0 + i / self.rate <= now:
-                self._launch(i, self.t0 + i / self.rate)
-                i += 1
-            await asyncio.sleep(0)  # let the launched requests start writing
+        """Launch request i at t0 + i / rate: a `Metronome` wakes the loop on time (the
+        loop's own timer would be ~0.5 ms late, and that lag is in every latency)."""
+        self._total = int(self.rate * self.duration_s)
+        self._launch_due()
+        if self._all_launched.is_set():
+            return
+        metronome = Metronome(asyncio.get_running_loop(), t0=self.t0, interval=1 / self.rate,
+                              count=self._total, position=lambda: self._next,
+                              tick=self._launch_due, clock=self.clock)
+        metronome.start()
+        try:
+            await self._all_launched.wait()
+        finally:
+            metronome.stop()
+
+    def _launch_due(self) -> None:
+        """Everything due by now, in one go: one wake-up for all of them."""
+        now, i = self.clock(), self._next
+        while i < self._total and self.t0 + i / self.rate <= now:
+            self._launch(i, self.t0 + i / self.rate)
+            i += 1
+        self._next = i
+        if i >= self._total:
+            self._all_launched.set()
 
     def _launch(self, i: int, scheduled: float) -> None:
         self.stats.scheduled += 1

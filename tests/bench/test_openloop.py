@@ -19,8 +19,9 @@ from bench.creds import bus_terminals
 from bench.http1 import BadResponse, ResponseParser
 from bench.openloop import main
 from bench.prebuild import Plan, build, holders
-from bench.sender import TICKER_NAME, OpenLoop
+from bench.sender import OpenLoop
 from bench.steps import StepOptions, generator_argv
+from terminals_sim.metronome import THREAD_NAME
 from terminals_sim.stats import percentile
 from validator.config import load_config
 from validator.keygen import init_keyset
@@ -203,14 +204,14 @@ async def test_the_run_is_bounded_and_the_rest_is_unfinished(canned: Start) -> N
 LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 # Send lags at 230/s on this 2-vCPU VM, over 10-25 runs each (ms):
 #   old 1 ms timer: asyncio p50 0.66-0.78, p75 0.95-1.02; uvloop p50 0.32-0.56, p75 0.68-0.80
-#   the ticker:     asyncio p50 0.17-0.35, p75 0.22-0.39; uvloop p50 0.14-0.30, p75 0.23-0.35
+#   the metronome:     asyncio p50 0.17-0.35, p75 0.22-0.39; uvloop p50 0.14-0.30, p75 0.23-0.35
 # On uvloop the two medians nearly meet, the p75s do not. The bounds leave >= 25 % either
 # side for a noisy VM.
 MAX_LAG_P50_MS, MAX_LAG_P75_MS = 0.45, 0.5
 
 
-def tickers() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == TICKER_NAME]
+def metronomes() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == THREAD_NAME]
 
 
 async def _lag_run() -> OpenLoop:
@@ -225,7 +226,7 @@ async def _lag_run() -> OpenLoop:
 
 @pytest.mark.parametrize("loop", LOOPS)
 def test_requests_leave_on_time_not_on_the_next_ms(loop: str) -> None:
-    """Event loops' timers wake in whole ms, ~0.5 ms late on average; the ticker
+    """Event loops' timers wake in whole ms, ~0.5 ms late on average; the metronome
     thread's sleep is finer. On both loops: tests run on asyncio's, the generator on
     uvloop's. 230/s, not 200/s: due times 4.35 ms apart fall at every phase of a 1 ms
     tick, not at one, so the old timer's lag does not depend on where t0 fell."""
@@ -236,17 +237,17 @@ def test_requests_leave_on_time_not_on_the_next_ms(loop: str) -> None:
     p75_ms = percentile(sorted(load.lags), 75) * 1e3
     assert doc["answered"] == 230 and not doc["errors"]
     assert lag["p50"] < MAX_LAG_P50_MS and p75_ms < MAX_LAG_P75_MS, (p75_ms, lag)
-    assert not tickers()  # close() stopped it
+    assert not metronomes()  # close() stopped it
 
 
-async def test_close_stops_the_ticker_before_the_schedule_ends() -> None:
-    """No connections: every due request just queues, and the ticker keeps waking."""
+async def test_close_stops_the_metronome_before_the_schedule_ends() -> None:
+    """No connections: every due request just queues, and the metronome keeps waking."""
     load = OpenLoop([b"x"] * 1000, 100, 10.0)
     task = asyncio.create_task(load.run())
     await asyncio.sleep(0.1)
-    assert len(tickers()) == 1 and 5 <= load.next <= 20
+    assert len(metronomes()) == 1 and 5 <= load.next <= 20
     load.close()
-    assert not tickers()
+    assert not metronomes()
     sent = load.next
     await asyncio.sleep(0.05)
     assert load.next == sent  # nothing is scheduled after close()
@@ -255,19 +256,19 @@ async def test_close_stops_the_ticker_before_the_schedule_ends() -> None:
         await task
 
 
-def test_the_ticker_stops_with_its_loop_without_close() -> None:
+def test_the_metronome_stops_with_its_loop_without_close() -> None:
     load = OpenLoop([b"x"] * 1000, 100, 10.0)
 
     async def start() -> None:
         asyncio.get_running_loop().create_task(load.run())
         await asyncio.sleep(0.05)
-        assert len(tickers()) == 1
+        assert len(metronomes()) == 1
 
     with asyncio.Runner() as runner:
         runner.run(start())  # then the runner cancels the run and closes the loop
-    for thread in tickers():
+    for thread in metronomes():
         thread.join(1.0)
-    assert not tickers()
+    assert not metronomes()
 
 
 # --- against the validator ---------------------------------------------------------------

@@ -164,6 +164,9 @@ async def test_metrics_show_store_terminals_and_capacity(service: Service) -> No
             'venue="spot:S12"}') in text
     assert 'validator_spot_entries_today{spot="S12"} 1.0' in text
     assert 'validator_spot_capacity_ratio{spot="S12"} 0.0005' in text
+    # the process and its garbage collector, for operators (docs/operations.md)
+    assert "\nprocess_resident_memory_bytes " in text
+    assert 'python_gc_collections_total{generation="2"}' in text
 
 
 @pytest.mark.parametrize("service", ["redis"], indirect=True)

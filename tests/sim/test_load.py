@@ -49,10 +49,11 @@ async def test_a_slow_server_shows_its_queue_no_coordinated_omission() -> None:
     assert max(stats.scheduled_at) < 0.5
 
 
-async def test_requests_start_on_time_not_on_the_loops_next_ms() -> None:
-    """The loop's own timer wakes in whole ms (~0.5 ms late on average, which would be in
-    every latency); terminals_sim/metronome.py wakes it ~0.1 ms late. 230/s: due times
-    fall at every phase of a 1 ms tick. Seen here: p50 ~0.1-0.2 ms, the old sleep 0.6-0.8."""
+MAX_START_LAG_P50_S = 0.00045
+
+
+async def _start_lag_p50_s() -> float:
+    """Median delay from each request's scheduled time to its send, at 230/s for 1 s."""
     lags: list[float] = []
 
     async def send(i: int, scheduled: float) -> Outcome:
@@ -61,7 +62,21 @@ async def test_requests_start_on_time_not_on_the_loops_next_ms() -> None:
 
     stats = await OpenLoop(230, 1.0, send).run()
     assert stats.completed == 230 and len(lags) == 230
-    assert percentile(sorted(lags), 50) < 0.00045, sorted(lags)[115]
+    return percentile(sorted(lags), 50)
+
+
+async def test_requests_start_on_time_not_on_the_loops_next_ms() -> None:
+    """The loop's own timer wakes in whole ms (~0.5 ms late on average, which would be in
+    every latency); terminals_sim/metronome.py wakes it ~0.1 ms late. 230/s: due times
+    fall at every phase of a 1 ms tick. Seen here: p50 ~0.1-0.2 ms, the old sleep 0.6-0.8.
+    Up to three runs: a busy machine can slow one (0.47 ms once, in the whole suite);
+    the old sleep stays above the bound in every run, its lag is the tick's."""
+    medians = []
+    for _ in range(3):
+        medians.append(await _start_lag_p50_s())
+        if medians[-1] < MAX_START_LAG_P50_S:
+            break
+    assert min(medians) < MAX_START_LAG_P50_S, medians
     assert not [t for t in threading.enumerate() if t.name == THREAD_NAME]
 
 

@@ -9,15 +9,15 @@ before the clock starts (bench/prebuild.py: complete HTTP/1.1 bytes, signed), an
 loop only writes bytes and reads answers: uvloop, N keep-alive connections, each a small
 `asyncio.Protocol` with one request in flight (no pipelining), no task per request.
 
-Request i is due at t0 + i/rate. A small thread sleeps until the next due time and
-wakes the loop (~0.2 ms late; an event loop's timer, 1 ms resolution: ~0.5 ms), which
-writes every due request onto a free connection; when none is free, requests wait in a
-FIFO queue and the next answer frees one. Latency runs from the *scheduled* time, so
-queueing in the generator counts (no coordinated omission); `send lag` reports how
-late requests left. Every request is a fresh, valid credential: an answer other than
-200 is an error, a 200 other than accept/ok a mismatch. After `duration` nothing more
-is scheduled; answers are awaited for `--drain` seconds, the rest count `unfinished`.
-Loopback targets only.
+Request i is due at t0 + i/rate. A `Metronome` thread (terminals_sim/metronome.py)
+sleeps until the next due time and wakes the loop (~0.1 ms late; an event loop's own
+timer, 1 ms resolution, was ~0.5 ms), which writes every due request onto a free
+connection; when none is free, requests wait in a FIFO queue and the next answer frees
+one. Latency runs from the *scheduled* time, so queueing in the generator counts (no
+coordinated omission); `send lag` reports how late requests left. Every request is a
+fresh, valid credential: an answer other than 200 is an error, a 200 other than
+accept/ok a mismatch. After `duration` nothing more is scheduled; answers are awaited
+for `--drain` seconds, the rest count `unfinished`. Loopback targets only.
 """
 
 from __future__ import annotations

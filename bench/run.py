@@ -78,11 +78,11 @@ def _ramp(validator: Validator, opts: StepOptions, kind: str, rates: list[float]
         done = run_step(validator, opts, scenario, rate, seed=seed, label=label,
                         out_dir=out / f"{kind}-{len(steps):02d}-{rate:g}")
         steps.append(done)
-        print(render_steps([done], opts.server_cpus, p99_ms, header=False), flush=True)
+        print(render_steps([done], len(opts.server_cpus), p99_ms, header=False), flush=True)
         return done
 
     print(f"\n== {kind} ({scenario}, {opts.generator} generator) ==\n"
-          + render_steps([], opts.server_cpus, p99_ms), flush=True)
+          + render_steps([], len(opts.server_cpus), p99_ms), flush=True)
     step(min(300.0, rates[0]), "warm-up")
     sustained = 0.0
     for rate in rates:
@@ -129,15 +129,15 @@ def main() -> int:
         validator.start()
         services.append(validator)
         validator.wait_ready()
-        server_cpus = sorted(cpu_list(args.server_cpus))
         opts = StepOptions(keys=keys, config=config, duration_s=args.step_s,
                            terminals=args.terminals, connections=args.connections,
-                           load_cpus=args.load_cpus, server_cpus=len(server_cpus),
-                           steal_cpus=tuple(server_cpus),
+                           load_cpus=args.load_cpus,
+                           server_cpus=tuple(sorted(cpu_list(args.server_cpus))),
                            generator=args.generator)
         for kind in kinds:
             steps = _ramp(validator, opts, kind, rates, args.p99_ms, out / "steps")
-            doc["steps"] += [{**s.as_dict(opts.server_cpus), "verdict": s.verdict(args.p99_ms)}
+            cores = len(opts.server_cpus)
+            doc["steps"] += [{**s.as_dict(cores), "verdict": s.verdict(args.p99_ms)}
                              for s in steps]
         ceilings = [c for kind in kinds
                     if (c := run_ceiling(validator, keys, kind, args.load_cpus, out))]

@@ -33,9 +33,9 @@ class StepOptions:
     terminals: int = 16
     connections: int = 64
     load_cpus: str | None = None
-    server_cpus: int = 1  # cores the validator may use, for its utilisation figure
+    # the CPUs the validator may use: its utilisation is per core, its steal read on them
+    server_cpus: tuple[int, ...] = (0,)
     generator: str = "lean"  # or "sim"
-    steal_cpus: tuple[int, ...] = ()  # the validator's CPUs, whose steal time is read
 
 
 @dataclass
@@ -172,7 +172,7 @@ def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float
                 "end" if line.startswith("offered") else None
             if mark is not None:
                 marks[mark] = (time.monotonic(), cpu_seconds(validator.pids()),
-                               cpu_seconds([proc.pid]), steal_seconds(opts.steal_cpus))
+                               cpu_seconds([proc.pid]), steal_seconds(opts.server_cpus))
                 histograms[mark] = decision_buckets(validator.url)
         code = proc.wait()
     report_path = out_dir / "report.json"

@@ -16,7 +16,7 @@ import datetime as dt
 from typing import Any
 
 from terminals_sim.cast import Cast
-from terminals_sim.checks import Scenario, Stage, capacity_spot, credential_of
+from terminals_sim.checks import Scenario, Stage, capacity_spot
 from terminals_sim.expect import Expected
 
 __all__ = ["CAPACITY"]
@@ -54,8 +54,7 @@ async def capacity(st: Stage, cast: Cast) -> None:
         st.report.notes.append(f"capacity: {spot_id} is closed (or closing) at {local:%H:%M}: "
                                "checked venue_closed only")
         for holder in (cast.fillers[0], cast.veteran):
-            await st.present(gates[0], credential_of(gates[0], holder, st.now(), "ecard"),
-                             step="closed", holder=holder)
+            await st.scan(gates[0], holder, "ecard", step="closed")
         return
     baseline = await settlement_entries(st, spot_id, local.date())
     if baseline is not None:
@@ -76,8 +75,8 @@ async def capacity(st: Stage, cast: Cast) -> None:
                            f"(baseline {baseline if baseline is not None else 'unknown'})")
     for name in ("veteran", "senior70", "adult", "visitor_senior60"):
         holder = getattr(cast, name)
-        await st.present(gates[-1], credential_of(gates[-1], holder, st.now(), "ecard"),
-                         step=f"after-full-{name}", expect=Expected.deny("capacity_reached"))
+        await st.scan(gates[-1], holder, "ecard", step=f"after-full-{name}",
+                      expect=Expected.deny("capacity_reached"))
 
 
 async def _fill(st: Stage, cast: Cast, gates: list[Any], count: int) -> tuple[int, int]:

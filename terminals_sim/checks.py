@@ -117,12 +117,16 @@ class Stage:
     async def present(self, terminal: SimTerminal, credential: dict[str, Any], *,
                       step: str, holder: Holder | None = None,
                       expect: list[Expected] | Expected | None = None,
-                      companion: bool = False, card_no: str | None = None) -> Reply:
+                      companion: bool = False, card_no: str | None = None,
+                      at: float | None = None) -> Reply:
         """Send a credential as `terminal` would, check the answer, record the verdict.
 
         Without `expect`, the oracle predicts the answer for `holder` (required then).
+        `at` is the scan time the credential was made for, by default now: a card's
+        cryptogram covers `scanned_at` to the second, so a tap made a moment before a
+        second boundary and sent after it would no longer verify.
         """
-        at = self.now()
+        at = self.now() if at is None else at
         body = terminal.body(credential, at, companion=companion)
         alternatives = self._expected(expect, holder, terminal, at, companion, card_no)
         reply = await terminal.send(body)
@@ -135,6 +139,16 @@ class Stage:
                                 status=reply.status, body=reply.body)
         self.record(step, terminal.id, body, alternatives, reply)
         return reply
+
+    async def scan(self, terminal: SimTerminal, holder: Holder, prefer: str = "card", *,
+                   step: str, expect: list[Expected] | Expected | None = None,
+                   companion: bool = False) -> Reply:
+        """`holder` shows `terminal` a fresh card tap or QR (`prefer`), made for the very
+        second the request says it was scanned; see `present`."""
+        at = self.now()
+        return await self.present(terminal, credential_of(terminal, holder, at, prefer),
+                                  step=step, holder=holder, expect=expect,
+                                  companion=companion, at=at)
 
     def _expected(self, expect: list[Expected] | Expected | None, holder: Holder | None,
                   terminal: SimTerminal, at: float, companion: bool,

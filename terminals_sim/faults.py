@@ -101,12 +101,13 @@ async def card_faults(st: Stage, cast: Cast) -> None:
     assert card is not None  # the cast gives `skimmed` a card
     deny = Expected.deny
     for n in (1, 2):
-        await st.present(bus_a, bus_a.tap_credential(card, st.now()), step=f"genuine-{n}",
-                         holder=h)
+        await st.scan(bus_a, h, step=f"genuine-{n}")
     # skimmed two and one transactions ago: a lower counter, then an equal one
-    await st.present(bus_b, bus_b.tap_credential(card.clone(atc=card.atc - 2), st.now()),
+    now = st.now()
+    await st.present(bus_b, bus_b.tap_credential(card.clone(atc=card.atc - 2), now), at=now,
                      step="clone-behind", expect=deny("card_clone_suspected"))
-    await st.present(bus_b, bus_b.tap_credential(card.clone(atc=card.atc - 1), st.now()),
+    now = st.now()
+    await st.present(bus_b, bus_b.tap_credential(card.clone(atc=card.atc - 1), now), at=now,
                      step="clone-equal", expect=deny("replayed"))
     now = st.now()
     cases = [
@@ -126,9 +127,9 @@ async def card_faults(st: Stage, cast: Cast) -> None:
         ("atc-as-string", tampered(bus_a.tap_credential(card, now), atc=str(card.atc)),
          Expected.http(400, "invalid_request")),
     ]
-    for step, credential, expected in cases:
-        await st.present(bus_a, dict(credential), step=step, expect=expected)
-    await st.present(bus_a, bus_a.tap_credential(card, st.now()), step="genuine-after", holder=h)
+    for step, credential, expected in cases:  # all made for `now`, however long they take
+        await st.present(bus_a, dict(credential), step=step, expect=expected, at=now)
+    await st.scan(bus_a, h, step="genuine-after")
 
 
 def _bad_check(ssn: str) -> str:
@@ -152,20 +153,19 @@ async def blocked(st: Stage, cast: Cast) -> None:
     bus, _ = pick_bus_pair(st)
     lost, now = cast.lost, st.now()
     old = lost.lost_cards[0]
-    await st.present(bus, bus.tap_credential(old, now), step="lost-card",
+    await st.present(bus, bus.tap_credential(old, now), step="lost-card", at=now,
                      expect=Expected.deny("card_blocked"))
     stale = _phone(st.keys.issuers[0], lost, iat=int(now) - 86400 * 30, exp=int(now) + 86400,
                    card_no=old.card_no)
     await st.present(bus, bus.qr_credential(stale.qr(int(now))), step="ecard-on-lost-card",
                      expect=Expected.deny("card_blocked"))
     assert lost.card is not None
-    await st.present(bus, bus.tap_credential(lost.card, st.now()), step="new-card", holder=lost)
+    await st.scan(bus, lost, step="new-card")
     await st.present(bus, bus.qr_credential(lost.phone.qr(int(st.now()))), step="new-ecard",
                      holder=lost)
     suspended = cast.suspended
     assert suspended.card is not None
-    await st.present(bus, bus.tap_credential(suspended.card, st.now()), step="suspended-holder",
-                     expect=Expected.deny("holder_blocked"))
+    await st.scan(bus, suspended, step="suspended-holder", expect=Expected.deny("holder_blocked"))
 
 
 CREDENTIAL_FAULTS: tuple[Scenario, ...] = (

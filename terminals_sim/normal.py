@@ -26,8 +26,7 @@ async def normal_traffic(st: Stage, cast: Cast) -> None:
     for i, holder in enumerate(cast.crowd):
         prefer = "card" if i % 2 else "ecard"
         for terminal in (bus, gate):
-            await st.present(terminal, credential_of(terminal, holder, st.now(), prefer),
-                             step=f"crowd-{i}-{terminal.spec.kind}", holder=holder)
+            await st.scan(terminal, holder, prefer, step=f"crowd-{i}-{terminal.spec.kind}")
 
 
 async def seniors(st: Stage, cast: Cast) -> None:
@@ -40,8 +39,7 @@ async def seniors(st: Stage, cast: Cast) -> None:
     for name in ("senior60", "senior65", "senior70", "adult", "visitor_senior60"):
         holder = getattr(cast, name)
         for prefer in ("card", "ecard"):
-            await st.present(bus, credential_of(bus, holder, st.now(), prefer),
-                             step=f"{name}-{prefer}", holder=holder)
+            await st.scan(bus, holder, prefer, step=f"{name}-{prefer}")
 
 
 async def daily_cap(st: Stage, cast: Cast) -> None:
@@ -49,8 +47,7 @@ async def daily_cap(st: Stage, cast: Cast) -> None:
     bus_a, bus_b = pick_bus_pair(st)
     for ride in range(6):
         bus = (bus_a, bus_b)[ride % 2]
-        await st.present(bus, credential_of(bus, cast.senior_cap, st.now()),
-                         step=f"ride-{ride + 1}", holder=cast.senior_cap)
+        await st.scan(bus, cast.senior_cap, step=f"ride-{ride + 1}")
 
 
 async def categories(st: Stage, cast: Cast) -> None:
@@ -61,33 +58,26 @@ async def categories(st: Stage, cast: Cast) -> None:
     for name in ("veteran", "veteran65", "disabled3", "disabled_lapsed"):
         holder = getattr(cast, name)
         for terminal in (bus, gate):
-            await st.present(terminal, credential_of(terminal, holder, st.now(), "ecard"),
-                             step=f"{name}-{terminal.spec.kind}", holder=holder)
+            await st.scan(terminal, holder, "ecard", step=f"{name}-{terminal.spec.kind}")
 
 
 async def companions(st: Stage, cast: Cast) -> None:
     """One companion per primary, same terminal, disabled grade 1–2 only."""
     bus_a, bus_b = pick_bus_pair(st)
     h = cast.disabled2
-    await st.present(bus_a, credential_of(bus_a, h, st.now()), step="primary", holder=h)
-    await st.present(bus_a, credential_of(bus_a, h, st.now(), "ecard"), step="companion",
-                     holder=h, companion=True)
-    await st.present(bus_a, credential_of(bus_a, h, st.now()), step="second-companion",
-                     holder=h, companion=True)
-    await st.present(bus_a, credential_of(bus_a, h, st.now()), step="primary-2", holder=h)
-    await st.present(bus_b, credential_of(bus_b, h, st.now()), step="companion-other-bus",
-                     holder=h, companion=True)
+    await st.scan(bus_a, h, step="primary")
+    await st.scan(bus_a, h, "ecard", step="companion", companion=True)
+    await st.scan(bus_a, h, step="second-companion", companion=True)
+    await st.scan(bus_a, h, step="primary-2")
+    await st.scan(bus_b, h, step="companion-other-bus", companion=True)
     for name in ("disabled3", "adult"):
         holder = getattr(cast, name)
-        await st.present(bus_a, credential_of(bus_a, holder, st.now()), step=f"{name}-primary",
-                         holder=holder)
-        await st.present(bus_a, credential_of(bus_a, holder, st.now()),
-                         step=f"{name}-companion", holder=holder, companion=True)
+        await st.scan(bus_a, holder, step=f"{name}-primary")
+        await st.scan(bus_a, holder, step=f"{name}-companion", companion=True)
     gate = pick_spot_gates(st)[0]
     d1 = cast.disabled1
-    await st.present(gate, credential_of(gate, d1, st.now()), step="spot-primary", holder=d1)
-    await st.present(gate, credential_of(gate, d1, st.now(), "ecard"), step="spot-companion",
-                     holder=d1, companion=True)
+    await st.scan(gate, d1, step="spot-primary")
+    await st.scan(gate, d1, "ecard", step="spot-companion", companion=True)
 
 
 async def second_entry(st: Stage, cast: Cast) -> None:
@@ -96,8 +86,7 @@ async def second_entry(st: Stage, cast: Cast) -> None:
     for name in ("adult_card", "senior60", "visitor"):
         holder = getattr(cast, name)
         for n, gate in enumerate((gates[0], gates[-1], gates[0])):
-            await st.present(gate, credential_of(gate, holder, st.now()),
-                             step=f"{name}-entry-{n + 1}", holder=holder)
+            await st.scan(gate, holder, step=f"{name}-entry-{n + 1}")
 
 
 async def idempotency(st: Stage, cast: Cast) -> None:
@@ -117,7 +106,8 @@ async def idempotency(st: Stage, cast: Cast) -> None:
     else:
         st.passed("retry")
     request_id = SimTerminal.request_of(body)["request_id"]
-    other = bus.body(credential_of(bus, h, st.now()), st.now(), request_id=request_id)
+    at = st.now()
+    other = bus.body(credential_of(bus, h, at), at, request_id=request_id)
     await st.send_raw(bus.client, other, step="conflict",
                       expect=Expected.http(409, "request_id_conflict"))
 

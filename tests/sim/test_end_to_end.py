@@ -7,6 +7,7 @@ smallest spot (S12) holds only 30 visitors, so the capacity scenario is quick.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from terminals_sim.checks import Stage
 from terminals_sim.loadtest import LoadOptions, run_load
 from terminals_sim.scenarios import run_scenarios
 
@@ -124,3 +126,18 @@ async def test_a_wrong_expectation_fails_the_run(service: Service, tmp_path: Pat
     assert not report.ok
     assert all("standard_fen 200 != 250" in str(c.mismatch) for c in report.mismatches)
     assert "MISMATCH daily_cap/ride-" in report.text()
+
+
+async def test_taps_are_sent_for_the_second_they_were_made(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A card's cryptogram covers `scanned_at` to the second, so a tap must be sent with
+    the time it was made for, even when the clock ticks over between the two (as it did
+    once in CI). Here every reading of the clock is 0.6 s later than the last."""
+    readings = itertools.count()
+    start = time.time()
+    monkeypatch.setattr(Stage, "now", staticmethod(lambda: start + 0.6 * next(readings)))
+    report = await run_scenarios(service.url, service.keys_dir, service.config_dir,
+                                 admin_token=service.admin_token,
+                                 only=["card_faults", "blocked", "companions", "daily_cap"])
+    assert report.ok, report.text()
+    assert next(readings) > 40  # the clock did tick over, many times

@@ -48,6 +48,8 @@ async def test_unknown_terminal_is_401(service: Service) -> None:
     lambda h: h.pop("X-Signature"),
     lambda h: h.pop("X-Timestamp"),
     lambda h: h.update({"X-Timestamp": "-5"}),
+    lambda h: h.update({"X-Timestamp": "\u00b2"}),  # isdigit(), yet int() refuses it
+    lambda h: h.update({"X-Timestamp": "\u0661\u0667\u0669\u0665"}),  # Arabic-Indic digits
 ])
 async def test_bad_signature_headers_are_401(
     service: Service, mutate: Callable[[dict[str, str]], object]

@@ -37,8 +37,9 @@ def authenticate_terminal(
     secret = keys.terminal_secrets.get(terminal_id)
     if terminal is None or secret is None:
         raise ApiError(401, "unauthorized", "unknown terminal or bad signature")
-    if not timestamp.isdigit() or len(timestamp) > 12 or abs(now - int(timestamp)) > \
-            TIMESTAMP_WINDOW_S:
+    # isascii() first: str.isdigit() is also true of "²", which int() refuses.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12 or \
+            abs(now - int(timestamp)) > TIMESTAMP_WINDOW_S:
         raise ApiError(401, "unauthorized", "X-Timestamp missing or more than 300 s off")
     message = terminal_string_to_sign(request.method, request.rel_url.raw_path, timestamp,
                                       body_sha256)

@@ -16,7 +16,17 @@ from validator.metrics import Metrics
 from validator.settings import Settings
 from validator.state import open_store
 from validator.web import admin, dashboard, ops, terminals
-from validator.web.appkeys import CLOCK, CONFIG, DECIDER, KEYSET, METRICS, SETTINGS, STORE
+from validator.web.appkeys import (
+    CLOCK,
+    CONFIG,
+    DECIDER,
+    KEYSET,
+    LIVE_FEED,
+    METRICS,
+    SETTINGS,
+    STORE,
+    TERMINAL_API,
+)
 from validator.web.errors import error_middleware
 
 
@@ -30,7 +40,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_store_ctx)
 
-    app.router.add_post("/v1/validations", terminals.post_validation)
+    app.router.add_post(terminals.VALIDATIONS_PATH, terminals.post_validation)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
@@ -53,5 +63,9 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         clock=app[CLOCK],
         observe_store=app[METRICS].observe_store,
     )
+    app[TERMINAL_API] = terminals.TerminalApi(
+        config=config, keys=keys, clock=app[CLOCK], decider=app[DECIDER],
+        metrics=app[METRICS], retry_after_s=settings.retry_after_s,
+        live_feed=lambda: app.get(LIVE_FEED))
     yield
     await store.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from validator.clock import Clock
@@ -13,6 +15,9 @@ from validator.settings import Settings
 from validator.state.store import Store
 from validator.web.livefeed import LiveFeed
 
+if TYPE_CHECKING:
+    from validator.web.terminals import TerminalApi
+
 SETTINGS = web.AppKey("settings", Settings)
 CONFIG = web.AppKey("config", Config)
 KEYSET = web.AppKey("keyset", KeySet)
@@ -22,3 +27,5 @@ STORE = web.AppKey("store", Store)
 DECIDER = web.AppKey("decider", Decider)
 # The dashboard's live feed: board, ledger cursor and latest snapshot (dashboard.py).
 LIVE_FEED = web.AppKey("live_feed", LiveFeed)
+# `POST /v1/validations` behind both HTTP fronts (terminals.py), built with the store.
+TERMINAL_API: web.AppKey[TerminalApi] = web.AppKey("terminal_api")

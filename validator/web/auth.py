@@ -20,19 +20,15 @@ def terminal_string_to_sign(method: str, path: str, timestamp: str, body_sha256:
 
 
 def authenticate_terminal(
-    request: web.Request,
-    body_sha256: str,
-    terminals: dict[str, Terminal],
-    keys: KeySet,
-    now: float,
+    terminal_id: str, timestamp: str, signature: str, method: str, path: str,
+    body_sha256: str, *, terminals: dict[str, Terminal], keys: KeySet, now: float,
 ) -> Terminal:
     """The registry's terminal for a correctly signed request; else 401, or 403 if disabled.
 
-    Every 401 looks the same from outside, so a caller cannot probe which ids exist.
+    The first three are the request's X-Terminal-Id, X-Timestamp and X-Signature ("" when
+    absent), `path` its raw path without the query string. Every 401 looks the same from
+    outside, so a caller cannot probe which ids exist.
     """
-    terminal_id = request.headers.get("X-Terminal-Id", "")
-    timestamp = request.headers.get("X-Timestamp", "")
-    signature = request.headers.get("X-Signature", "")
     terminal = terminals.get(terminal_id)
     secret = keys.terminal_secrets.get(terminal_id)
     if terminal is None or secret is None:
@@ -41,8 +37,7 @@ def authenticate_terminal(
     if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12 or \
             abs(now - int(timestamp)) > TIMESTAMP_WINDOW_S:
         raise ApiError(401, "unauthorized", "X-Timestamp missing or more than 300 s off")
-    message = terminal_string_to_sign(request.method, request.rel_url.raw_path, timestamp,
-                                      body_sha256)
+    message = terminal_string_to_sign(method, path, timestamp, body_sha256)
     expected = hmac.digest(secret, message, "sha256").hex()  # one-shot: OpenSSL in one call
     if not hmac.compare_digest(expected, signature.lower().encode("ascii", "replace").decode()):
         raise ApiError(401, "unauthorized", "unknown terminal or bad signature")

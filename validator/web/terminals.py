@@ -1,20 +1,107 @@
-"""The terminal API: `POST /v1/validations` (protocol §4). Parse, call the core, answer."""
+"""The terminal API: `POST /v1/validations` (protocol §4), for either HTTP front.
+
+`TerminalApi` is the whole endpoint once a request's body is read: signature, schema,
+the decision core, the 409, the error answers and their counters, the fraud signal and
+the dashboard's error watch. It knows nothing of HTTP machinery; two fronts call it:
+
+- `post_validation` below, aiohttp's handler, on the service's main port;
+- `validator/web/front.py`, the lean terminal front of `serve --terminal-port`.
+
+So a terminal gets the same bytes from either port, and neither front renders an answer
+of its own beyond the HTTP errors that come before a request is whole (413 while the
+body arrives; the lean front's 400/404/405/431).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
-from validator.decide import ValidationRequest
+from validator.clock import Clock
+from validator.config import Config
+from validator.decide import Decider, ValidationRequest
+from validator.keyset import KeySet
+from validator.metrics import Metrics
 from validator.state.store import StoreUnavailable
-from validator.web.appkeys import CLOCK, CONFIG, DECIDER, KEYSET, LIVE_FEED, METRICS
+from validator.web.appkeys import TERMINAL_API
 from validator.web.auth import authenticate_terminal
-from validator.web.errors import ApiError
+from validator.web.errors import ApiError, Refusal, refusal
+from validator.web.livefeed import LiveFeed
 from validator.web.schema import parse_validation
 
+__all__ = ["MAX_BODY_BYTES", "VALIDATIONS_PATH", "Answer", "TerminalApi", "post_validation",
+           "read_limited"]
+
+VALIDATIONS_PATH = "/v1/validations"
 MAX_BODY_BYTES = 16 * 1024
+JSON = "application/json"
+
+# What either front writes: a decision (200, no extra headers) or a `Refusal`.
+Answer = Refusal
+
+
+class TerminalApi:
+    """`POST /v1/validations` after the body is read, whichever front read it."""
+
+    def __init__(self, *, config: Config, keys: KeySet, clock: Clock, decider: Decider,
+                 metrics: Metrics, retry_after_s: int,
+                 live_feed: Callable[[], LiveFeed | None]) -> None:
+        self._terminals = config.terminals
+        self._keys = keys
+        self._clock = clock
+        self._decider = decider
+        self._metrics = metrics
+        self._retry_after_s = retry_after_s
+        self._live_feed = live_feed  # started after this object: looked up per error
+
+    async def answer(self, method: str, path: str, terminal_id: str, timestamp: str,
+                     signature: str, body: bytes, started: float) -> Answer:
+        """The answer to one request. `path` is the raw path without the query string
+        (what the terminal signed); the three strings are the X- headers, "" if absent;
+        `started` the `time.perf_counter()` at which the front had the request."""
+        try:
+            body_sha256 = hashlib.sha256(body).hexdigest()  # signed over; the idempotency key
+            terminal = authenticate_terminal(
+                terminal_id, timestamp, signature, method, path, body_sha256,
+                terminals=self._terminals, keys=self._keys, now=self._clock.now())
+            parsed = parse_validation(body)
+            outcome = await self._decider.validate(ValidationRequest(
+                terminal_id=terminal.id,
+                operator=terminal.operator,
+                venue=terminal.venue,
+                request_id=parsed.request_id,
+                scanned_at=parsed.scanned_at,
+                scanned_at_text=parsed.scanned_at_text,
+                credential=parsed.credential,
+                companion=parsed.companion,
+                body_sha256=body_sha256,
+            ))
+            if outcome.conflict:
+                raise ApiError(409, "request_id_conflict",
+                               "this request_id was used with a different body")
+        except ApiError as exc:
+            if exc.status == 401:
+                self._metrics.fraud_signals.labels("bad_terminal_signature").inc()
+            return self.refuse(exc, terminal_id)
+        except StoreUnavailable as exc:
+            return self.refuse(exc, terminal_id)
+        if outcome.record is not None:
+            self._metrics.record_decision(outcome.record, time.perf_counter() - started)
+        return Answer(200, outcome.response)
+
+    def refuse(self, exc: ApiError | StoreUnavailable, terminal_id: str) -> Answer:
+        """An error answer, counted; the terminal error watcher: a request answered with
+        an HTTP error leaves no ledger record, so the dashboard's board is told of it here
+        (a bad terminal signature is a fraud signal; the rest count in the terminal's
+        error rate). `terminal_id` is the X-Terminal-Id header as sent."""
+        answer = refusal(exc, self._metrics, self._retry_after_s)
+        feed = self._live_feed()
+        if feed is not None and answer.status != 413:  # 413 comes before any identity check
+            feed.board.http_error(terminal_id, answer.status, self._clock.now())
+        return answer
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:
@@ -39,46 +126,18 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
 
 
 async def post_validation(request: web.Request) -> web.Response:
-    """The handler, and the terminal error watcher: a request answered with an HTTP error
-    leaves no ledger record, so the dashboard's board is told of it here (a bad terminal
-    signature is a fraud signal; the rest count in the terminal's error rate)."""
+    """aiohttp's front: read the body (or 413), then `TerminalApi.answer`."""
     started = time.perf_counter()
-    app = request.app
+    api = request.app[TERMINAL_API]
+    headers = request.headers
+    terminal_id = headers.get("X-Terminal-Id", "")
     try:
         body = await read_limited(request, MAX_BODY_BYTES)
-        body_sha256 = hashlib.sha256(body).hexdigest()  # signed over, and the idempotency key
-        terminal = authenticate_terminal(request, body_sha256, app[CONFIG].terminals,
-                                         app[KEYSET], app[CLOCK].now())
-        parsed = parse_validation(body)
-        outcome = await app[DECIDER].validate(ValidationRequest(
-            terminal_id=terminal.id,
-            operator=terminal.operator,
-            venue=terminal.venue,
-            request_id=parsed.request_id,
-            scanned_at=parsed.scanned_at,
-            scanned_at_text=parsed.scanned_at_text,
-            credential=parsed.credential,
-            companion=parsed.companion,
-            body_sha256=body_sha256,
-        ))
-        if outcome.conflict:
-            raise ApiError(409, "request_id_conflict",
-                           "this request_id was used with a different body")
     except ApiError as exc:
-        if exc.status == 401:
-            app[METRICS].fraud_signals.labels("bad_terminal_signature").inc()
-        _note_error(request, exc.status)
-        raise
-    except StoreUnavailable:
-        _note_error(request, 503)
-        raise
-    if outcome.record is not None:
-        app[METRICS].record_decision(outcome.record, time.perf_counter() - started)
-    return web.Response(body=outcome.response, content_type="application/json")
-
-
-def _note_error(request: web.Request, status: int) -> None:
-    feed = request.app.get(LIVE_FEED)
-    if feed is not None and status != 413:  # 413 comes before any identity is checked
-        feed.board.http_error(request.headers.get("X-Terminal-Id", ""), status,
-                              request.app[CLOCK].now())
+        answer = api.refuse(exc, terminal_id)
+    else:
+        answer = await api.answer(request.method, request.rel_url.raw_path, terminal_id,
+                                  headers.get("X-Timestamp", ""),
+                                  headers.get("X-Signature", ""), body, started)
+    return web.Response(status=answer.status, body=answer.body, content_type=JSON,
+                        headers=answer.headers)

@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--store", required=True, help="memory | redis://HOST:PORT/DB")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--terminal-port", type=int, default=None, metavar="N",
+                   help="also serve POST /v1/validations alone on port N, through the lean "
+                        "terminal front (0: any free port); --port keeps serving it too")
     s.add_argument("--access-log", action="store_true")
     s.add_argument("--workers", type=int, default=1,
                    help="worker processes sharing the port (SO_REUSEPORT); default 1")
@@ -121,7 +124,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and args.store == "memory":
         raise UsageError("--store memory lives in one process: --workers needs redis://")
     settings = Settings(config_dir=args.config, keys_dir=args.keys, store_url=args.store,
-                        host=args.host, port=args.port, access_log=args.access_log)
+                        host=args.host, port=args.port, terminal_port=args.terminal_port,
+                        access_log=args.access_log)
     return serve(settings, workers=args.workers, loop=args.loop)
 
 

@@ -63,6 +63,8 @@ def serve(settings: Settings, *, workers: int = 1, loop: EventLoop = "auto") -> 
         return 0
     if settings.port == 0:  # every worker must bind the same port: choose it here
         settings = settings.model_copy(update={"port": _free_port(settings.host)})
+    if settings.terminal_port == 0:
+        settings = settings.model_copy(update={"terminal_port": _free_port(settings.host)})
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     own_dir = not given
     metrics_dir = Path(given or tempfile.mkdtemp(prefix="validator-metrics-"))
@@ -87,6 +89,11 @@ def run_worker(
     from validator.web.appkeys import METRICS
 
     app = create_app(settings)
+    if settings.terminal_port is not None:
+        from validator.web.front import attach
+
+        attach(app, settings.host, settings.terminal_port, reuse_port=reuse_port,
+               grace_s=SHUTDOWN_TIMEOUT_S)
     app.on_startup.append(_tune_gc)  # last: after the store, keys and caches are up
     if metrics_dir is not None:
         from prometheus_client import CollectorRegistry
@@ -163,8 +170,10 @@ def _supervise(settings: Settings, workers: int, loop: EventLoop, metrics_dir: P
                                    args=(settings, loop, str(metrics_dir)))
             proc.start()
             procs.append(proc)
-        log.info("%d workers on http://%s:%d (pids %s)", workers, settings.host,
-                 settings.port, ", ".join(str(p.pid) for p in procs))
+        log.info("%d workers on http://%s:%d%s (pids %s)", workers, settings.host,
+                 settings.port, "" if settings.terminal_port is None else
+                 f", terminal front on port {settings.terminal_port}",
+                 ", ".join(str(p.pid) for p in procs))
         while not stopping and all(p.is_alive() for p in procs):
             time.sleep(0.2)
         died = [p for p in procs if not p.is_alive()] if not stopping else []

@@ -15,6 +15,8 @@ class Settings(BaseModel):
     store_url: str = "memory"  # "memory" | "redis://HOST:PORT/DB"
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # The lean terminal front (validator/web/front.py) on its own port; None: not served.
+    terminal_port: int | None = Field(default=None, ge=0, le=65535)
     level1_cache_size: int = Field(default=65536, ge=0)
     card_key_cache_size: int = Field(default=65536, ge=0)
     ledger_retention_days: int = Field(default=400, ge=1)

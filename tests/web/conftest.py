@@ -1,4 +1,11 @@
-"""The `service` fixture: a real validator on loopback over each store (memory, Redis)."""
+"""The `service` fixture: a real validator on loopback over each store (memory, Redis).
+
+`front` says which HTTP front the terminal requests of a test go through:
+`service.terminal_url` is aiohttp's port, or the lean terminal front's
+(validator/web/front.py, `serve --terminal-port`). Outside tests/web it is "aiohttp";
+every test in tests/web that takes `service` runs through both, so the terminal API's
+HTTP tests hold for either port.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from validator.config import load_config
 from validator.keygen import init_keyset
 from validator.settings import Settings
 from validator.web.app import create_app
+from validator.web.front import TERMINAL_FRONT, attach
 
 
 @pytest.fixture
@@ -46,20 +54,42 @@ def keys_dir(tmp_path: Path, config_dir: Path) -> Path:
     return directory
 
 
+FRONTS = ("aiohttp", "lean")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "front" in metafunc.fixturenames and not _pinned(metafunc, "front"):
+        metafunc.parametrize("front", FRONTS)
+
+
+def _pinned(metafunc: pytest.Metafunc, name: str) -> bool:
+    return any(name in mark.args[0] for mark in metafunc.definition.iter_markers("parametrize"))
+
+
+@pytest.fixture
+def front() -> str:
+    """aiohttp's port, unless pytest_generate_tests above parametrizes it (tests/web)."""
+    return "aiohttp"
+
+
 @pytest.fixture(params=["memory", "redis"])
 async def service(
-    request: pytest.FixtureRequest, keys_dir: Path, config_dir: Path
+    request: pytest.FixtureRequest, keys_dir: Path, config_dir: Path, front: str
 ) -> AsyncIterator[Service]:
     store_url = "memory" if request.param == "memory" else request.getfixturevalue("redis_url")
     clock = FixedClock(WED_10)
     app = create_app(Settings(config_dir=config_dir, keys_dir=keys_dir, store_url=store_url),
                      clock=clock)
+    if front == "lean":
+        attach(app, "127.0.0.1", 0, reuse_port=False, grace_s=5.0)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     session = aiohttp.ClientSession()
+    url = str(server.make_url("")).rstrip("/")
+    terminal_url = f"http://127.0.0.1:{app[TERMINAL_FRONT].port}" if front == "lean" else url
     try:
-        yield Service(url=str(server.make_url("")), app=app, clock=clock, keys_dir=keys_dir,
-                      session=session, **load_service_keys(keys_dir))
+        yield Service(url=url, terminal_url=terminal_url, app=app, clock=clock,
+                      keys_dir=keys_dir, session=session, **load_service_keys(keys_dir))
     finally:
         await session.close()
         await server.close()

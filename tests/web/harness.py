@@ -47,7 +47,8 @@ class Holder:
 
 @dataclass
 class Service:
-    url: str
+    url: str  # aiohttp's port: every route
+    terminal_url: str  # where terminal requests go: aiohttp's port, or the lean front's
     app: web.Application
     clock: FixedClock
     keys_dir: Path
@@ -63,7 +64,7 @@ class Service:
         return self.app[STORE]
 
     def terminal(self, terminal_id: str) -> TerminalClient:
-        return TerminalClient(self.session, self.url, terminal_id,
+        return TerminalClient(self.session, self.terminal_url, terminal_id,
                               self.secrets.get(terminal_id, b"\0" * 32))
 
     def scanned_at(self, offset_s: float = 0) -> str:

@@ -17,7 +17,8 @@ PATH = "/v1/validations"
 
 
 async def _post(service: Service, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
-    async with service.session.post(service.url + PATH, data=body, headers=headers) as resp:
+    url = service.terminal_url + PATH
+    async with service.session.post(url, data=body, headers=headers) as resp:
         return resp.status, json.loads(await resp.read() or b"{}")
 
 
@@ -98,7 +99,7 @@ async def test_body_in_pieces_without_a_length_is_read_whole(service: Service) -
     # Chunked transfer encoding, sent slowly: the server must wait for the end of the body,
     # not decide on what arrived with the head.
     body = _body(service, credential={"type": "essc_qr", "qr": "HC1:6BFOXN"})
-    async with service.session.post(service.url + PATH, data=_pieces(body, 16),
+    async with service.session.post(service.terminal_url + PATH, data=_pieces(body, 16),
                                     headers=_signed(service, body)) as resp:
         assert resp.status == 200
         assert (await resp.json())["reason"] == "unsupported_credential"
@@ -106,7 +107,7 @@ async def test_body_in_pieces_without_a_length_is_read_whole(service: Service) -
 
 async def test_chunked_body_over_16_kib_is_413(service: Service) -> None:
     body = b"{" + b" " * (16 * 1024) + b"}"
-    async with service.session.post(service.url + PATH, data=_pieces(body, 4096),
+    async with service.session.post(service.terminal_url + PATH, data=_pieces(body, 4096),
                                     headers={"X-Terminal-Id": "nobody"}) as resp:
         assert (resp.status, (await resp.json())["error"]) == (413, "payload_too_large")
 
@@ -172,10 +173,10 @@ async def test_unsupported_prefix_is_a_decision(service: Service) -> None:
 
 
 async def test_unknown_path_and_method_are_json_errors(service: Service) -> None:
-    async with service.session.get(service.url + "/nope") as resp:
+    async with service.session.get(service.terminal_url + "/nope") as resp:
         assert resp.status == 404
         assert (await resp.json())["error"] == "not_found"
-    async with service.session.get(service.url + PATH) as resp:
+    async with service.session.get(service.terminal_url + PATH) as resp:
         assert resp.status == 405
 
 

@@ -98,4 +98,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return json_error(exc.status, HTTP_ERRORS.get(exc.status, "http_error"), exc.reason)
+        allow = exc.headers.get("Allow")  # a 405 must say what is allowed (RFC 9110 §15.5.6)
+        return json_error(exc.status, HTTP_ERRORS.get(exc.status, "http_error"), exc.reason,
+                          headers={"Allow": allow} if allow else None)

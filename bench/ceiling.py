@@ -36,7 +36,8 @@ def run_ceiling(validator: Validator, keys: Path, kind: str, load_cpus: str,
     cpu_before, started = cpu_seconds(pids), time.monotonic()
     result = subprocess.run(pinned(load_cpus, [
         wrk, "-t1", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "-s",
-        str(ROOT / "bench" / "wrk_replay.lua"), "--latency", validator.url, "--", str(requests),
+        str(ROOT / "bench" / "wrk_replay.lua"), "--latency", validator.terminal_url, "--",
+        str(requests),
     ]), capture_output=True, text=True, check=True)
     cpu = cpu_seconds(pids) - cpu_before
     elapsed = time.monotonic() - started

@@ -24,6 +24,8 @@ from pathlib import Path
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PYTHON = sys.executable
 ROOT = Path(__file__).resolve().parents[1]
+# The validator's HTTP fronts for terminal requests (validator/web/front.py).
+FRONTS = ("lean", "aiohttp")
 
 
 def free_port() -> int:
@@ -160,21 +162,35 @@ class RedisServer(Service):
 
 
 class Validator(Service):
-    """`python -m validator serve --workers N` on a free port, against `store_url`."""
+    """`python -m validator serve --workers N` on a free port, against `store_url`.
+
+    `front="lean"` adds `--terminal-port` on a second free port, and `terminal_url` is
+    that port, where the generators send their validations; with `front="aiohttp"` it is
+    the main port, as before the lean front existed."""
 
     def __init__(self, *, keys: Path, config: Path, store_url: str, workers: int, loop: str,
-                 cpus: str | None, log: Path) -> None:
+                 cpus: str | None, log: Path, front: str = "lean") -> None:
+        if front not in FRONTS:
+            raise ValueError(f"front must be one of {FRONTS}, not {front!r}")
         self.port = free_port()
+        self.terminal_port = free_port() if front == "lean" else self.port
         super().__init__(pinned(cpus, [
             PYTHON, "-m", "validator", "serve", "--config", str(config), "--keys", str(keys),
             "--store", store_url, "--port", str(self.port), "--workers", str(workers),
             "--loop", loop,
+            *(["--terminal-port", str(self.terminal_port)] if front == "lean" else []),
         ]), log)
         self.workers = workers
+        self.front = front
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def terminal_url(self) -> str:
+        """Where terminal requests go: the lean front's port, or aiohttp's."""
+        return f"http://127.0.0.1:{self.terminal_port}"
 
     def pids(self) -> list[int]:
         """The serving processes: the parent, its workers (and multiprocessing's helper)."""

@@ -5,7 +5,9 @@
 1. A fresh key set, a redis-server on a free loopback port (AOF, `appendfsync
    everysec`), the micro-benchmarks (bench/micro.py).
 2. The validator, `serve --workers N`, pinned to `--server-cpus` (default core 0);
-   Redis and the load generator get the other cores (`--load-cpus`).
+   Redis and the load generator get the other cores (`--load-cpus`). Validations go to
+   `--front lean` (default: the lean terminal front, `serve --terminal-port`) or
+   `--front aiohttp` (the main port, as before the lean front).
 3. Per scenario (card taps on buses, QR scans on buses): a warm-up, then open-loop
    steps of `--step-s` seconds at rising rates, until a step is not sustained (p99
    over `--p99-ms`, any error or mismatch, or the achieved rate short of the offered).
@@ -33,7 +35,7 @@ from typing import Any
 from bench import machine
 from bench.ceiling import render as render_ceiling
 from bench.ceiling import run_ceiling
-from bench.procs import PYTHON, ROOT, RedisServer, Service, Validator, cpu_list, pinned
+from bench.procs import FRONTS, PYTHON, ROOT, RedisServer, Service, Validator, cpu_list, pinned
 from bench.steps import Step, StepOptions, run_step
 from bench.summary import render_steps, render_summary, summarise
 from validator.keygen import init_keyset
@@ -60,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--p99-ms", type=float, default=float(_env("P99_MS", "25")))
     p.add_argument("--terminals", type=int, default=int(_env("TERMINALS", "16")))
     p.add_argument("--connections", type=int, default=int(_env("CONNECTIONS", "64")))
+    p.add_argument("--front", default=_env("FRONT", "lean"), choices=FRONTS,
+                   help="where validations go: lean (serve --terminal-port, "
+                        "validator/web/front.py) or aiohttp (the main port)")
     p.add_argument("--generator", default=_env("GENERATOR", "lean"), choices=["lean", "sim"],
                    help="lean: bench/openloop.py; sim: python -m terminals_sim load")
     p.add_argument("--skip-micro", action="store_true", default=bool(_env("SKIP_MICRO", "")))
@@ -81,7 +86,8 @@ def _ramp(validator: Validator, opts: StepOptions, kind: str, rates: list[float]
         print(render_steps([done], len(opts.server_cpus), p99_ms, header=False), flush=True)
         return done
 
-    print(f"\n== {kind} ({scenario}, {opts.generator} generator) ==\n"
+    print(f"\n== {kind} ({scenario}, {opts.generator} generator, "
+          f"{validator.front} front) ==\n"
           + render_steps([], len(opts.server_cpus), p99_ms), flush=True)
     step(min(300.0, rates[0]), "warm-up")
     sustained = 0.0
@@ -125,7 +131,7 @@ def main() -> int:
             doc["micro"] = json.loads((out / "micro.json").read_text())
         validator = Validator(keys=keys, config=config, store_url=redis.url,
                               workers=args.workers, loop=args.loop, cpus=args.server_cpus,
-                              log=out / "validator.log")
+                              log=out / "validator.log", front=args.front)
         validator.start()
         services.append(validator)
         validator.wait_ready()

@@ -130,12 +130,14 @@ def quantile(q: float, before: dict[float, float], after: dict[float, float]) ->
     return None
 
 
-def generator_argv(url: str, opts: StepOptions, scenario: str, rate: float, *, seed: int,
-                   out_dir: Path) -> list[str]:
-    """The command line of one step's generator."""
+def generator_argv(validator: Validator, opts: StepOptions, scenario: str, rate: float, *,
+                   seed: int, out_dir: Path) -> list[str]:
+    """The command line of one step's generator: validations go to the terminal front."""
+    url = validator.terminal_url
     if opts.generator == "sim":
         return pinned(opts.load_cpus, [
-            PYTHON, "-m", "terminals_sim", "load", "--url", url, "--keys", str(opts.keys),
+            PYTHON, "-m", "terminals_sim", "load", "--url", validator.url,
+            "--terminal-url", url, "--keys", str(opts.keys),
             "--config", str(opts.config), "--rate", f"{rate:g}",
             "--duration", f"{opts.duration_s:g}", "--terminals", str(opts.terminals),
             "--connections", str(opts.connections), "--scenario", scenario,
@@ -157,7 +159,7 @@ def generator_argv(url: str, opts: StepOptions, scenario: str, rate: float, *, s
 def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float, *,
              seed: int, out_dir: Path, label: str = "ramp") -> Step:
     """Run one step and measure it; raises RuntimeError if the runner could not start."""
-    argv = generator_argv(validator.url, opts, scenario, rate, seed=seed, out_dir=out_dir)
+    argv = generator_argv(validator, opts, scenario, rate, seed=seed, out_dir=out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # line -> (wall, server CPU, generator CPU, steal on the server's cores)
     marks: dict[str, tuple[float, float, float, float]] = {}

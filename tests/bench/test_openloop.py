@@ -19,6 +19,7 @@ from bench.creds import bus_terminals
 from bench.http1 import BadResponse, ResponseParser
 from bench.openloop import main
 from bench.prebuild import Plan, build, holders
+from bench.procs import Validator
 from bench.sender import OpenLoop
 from bench.steps import StepOptions, generator_argv
 from terminals_sim.metronome import THREAD_NAME
@@ -321,11 +322,21 @@ def test_the_command_refuses_other_hosts(tmp_path: Path) -> None:
         main(["--url", "http://192.0.2.1:8080", "--keys", str(tmp_path), "--rate", "1"])
 
 
-def test_the_step_runs_either_generator(tmp_path: Path) -> None:
+def test_the_step_runs_either_generator_at_the_terminal_front(tmp_path: Path) -> None:
     opts = StepOptions(keys=tmp_path / "keys", config=CONFIG, load_cpus="1")
-    lean = generator_argv("http://127.0.0.1:1", opts, "bus-qr", 4000, seed=1, out_dir=tmp_path)
+    validator = Validator(keys=tmp_path / "keys", config=CONFIG, store_url="memory", workers=1,
+                          loop="auto", cpus=None, log=tmp_path / "validator.log")  # not started
+    assert validator.argv[validator.argv.index("--terminal-port") + 1] == \
+        str(validator.terminal_port)
+    lean = generator_argv(validator, opts, "bus-qr", 4000, seed=1, out_dir=tmp_path)
     assert lean[1:3] == ["-m", "bench.openloop"] and lean[-2:] == ["--cpus", "1"]
     assert lean[lean.index("--kind") + 1] == "qr"
+    assert lean[lean.index("--url") + 1] == validator.terminal_url != validator.url
     opts.generator = "sim"
-    sim = generator_argv("http://127.0.0.1:1", opts, "bus-qr", 4000, seed=1, out_dir=tmp_path)
+    sim = generator_argv(validator, opts, "bus-qr", 4000, seed=1, out_dir=tmp_path)
     assert "terminals_sim" in sim and sim[sim.index("--scenario") + 1] == "bus-qr"
+    assert sim[sim.index("--url") + 1] == validator.url  # the registry goes to the main port
+    assert sim[sim.index("--terminal-url") + 1] == validator.terminal_url
+    aiohttp = Validator(keys=tmp_path / "keys", config=CONFIG, store_url="memory", workers=1,
+                        loop="auto", cpus=None, log=tmp_path / "v.log", front="aiohttp")
+    assert "--terminal-port" not in aiohttp.argv and aiohttp.terminal_url == aiohttp.url

@@ -1,4 +1,5 @@
-"""`serve --workers N` as the benchmark starts it: one port, summed metrics, clean stops."""
+"""`serve --workers N` as the benchmark starts it: one port (and one terminal-front port),
+summed metrics, clean stops."""
 
 from __future__ import annotations
 
@@ -68,17 +69,23 @@ def scrape(url: str) -> str:
 
 def test_workers_share_the_port_and_every_scrape_sums_them(two_workers: Validator) -> None:
     assert len(two_workers.worker_pids()) == 2
+    assert two_workers.terminal_url != two_workers.url
     for _ in range(30):  # unsigned: 401, counted by whichever worker the kernel picked
         assert status_of(two_workers.url + "/v1/validations", b"{}") == 401
+        assert status_of(two_workers.terminal_url + "/v1/validations", b"{}") == 401
     for _ in range(6):  # whichever worker answers, it reports the sum over both
         text = scrape(two_workers.url)
-        assert re.search(r'validator_http_errors_total\{error="unauthorized",status="401"\} 30\.0',
+        assert re.search(r'validator_http_errors_total\{error="unauthorized",status="401"\} 60\.0',
                          text), text
     pids = set(re.findall(r'validator_store_up\{pid="(\d+)"\} 1\.0', scrape(two_workers.url)))
     assert len(pids) == 2  # a gauge stays per worker
     frozen = re.findall(r"gc: start-up heap frozen \((\d+) objects\), young threshold 10000",
                         two_workers.log.read_text())
     assert len(frozen) == 2 and all(int(n) > 10_000 for n in frozen), frozen  # serve.py
+    fronts = re.findall(r"terminal front on http://127\.0\.0\.1:(\d+) \(pid (\d+)\)",
+                        two_workers.log.read_text())
+    assert {port for port, _ in fronts} == {str(two_workers.terminal_port)}
+    assert len({pid for _, pid in fronts}) == 2  # SO_REUSEPORT: each worker listens
 
 
 def test_sigterm_stops_every_worker(two_workers: Validator) -> None:

@@ -99,7 +99,8 @@ class ScenarioReport:
 class Stage:
     """Everything a scenario needs; `scenario` names the one running."""
 
-    base_url: str
+    base_url: str  # the operator API (registry, settlement)
+    terminal_url: str  # POST /v1/validations: base_url, or a validator's --terminal-port
     city: CityConfig
     keys: SimKeys
     session: aiohttp.ClientSession

@@ -37,6 +37,9 @@ __all__ = ["main"]
 def _common(p: argparse.ArgumentParser, *, url: bool = True) -> None:
     if url:
         p.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8080")
+        p.add_argument("--terminal-url", metavar="URL",
+                       help="send POST /v1/validations here, e.g. a validator's "
+                            "--terminal-port; default: --url")
     p.add_argument("--keys", type=Path, required=True, help="key set folder (protocol §6)")
     p.add_argument("--config", type=Path, default=Path("config"))
     p.add_argument("--seed", type=int, help="population seed (default: random, printed)")
@@ -110,14 +113,16 @@ def _load(args: argparse.Namespace) -> int:
         duration_s=args.duration, terminals=args.terminals, scenario=args.scenario,
         out_dir=args.out, connections=args.connections, population=args.population,
         seed=args.seed, admin_token=_token(args), store_url=args.store, drain_s=args.drain,
-        timeout_s=args.timeout, fault_share=args.faults, progress=not args.quiet)))
+        timeout_s=args.timeout, fault_share=args.faults, progress=not args.quiet,
+        terminal_url=args.terminal_url)))
     return 1 if doc["mismatches"] else 0
 
 
 def _scenarios(args: argparse.Namespace) -> int:
     only = [name.strip() for name in args.only.split(",")] if args.only else None
     report = asyncio.run(run_scenarios(args.url, args.keys, args.config, _token(args),
-                                       store_url=args.store, seed=args.seed, only=only))
+                                       store_url=args.store, seed=args.seed, only=only,
+                                       terminal_url=args.terminal_url))
     print(report.text())
     if args.json is not None:
         args.json.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False), "utf-8")
@@ -127,7 +132,8 @@ def _scenarios(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     options = DemoOptions(url=args.url, keys_dir=args.keys, config_dir=args.config,
                           rate=args.rate, population=args.population, every_s=args.every,
-                          seed=args.seed, admin_token=_token(args), store_url=args.store)
+                          seed=args.seed, admin_token=_token(args), store_url=args.store,
+                          terminal_url=args.terminal_url)
     try:
         mismatches = asyncio.run(run_demo(options))
     except KeyboardInterrupt:

@@ -49,6 +49,7 @@ class DemoOptions:
     store_url: str | None = None
     fault_share: float = 0.04
     wait_for_service_s: float = 30.0
+    terminal_url: str | None = None  # POST /v1/validations goes here; None: `url`
 
 
 async def _wait_ready(session: aiohttp.ClientSession, url: str, patience_s: float) -> None:
@@ -101,6 +102,7 @@ class _Window:
 async def run_demo(opts: DemoOptions) -> int:
     """Run until cancelled (Ctrl-C); returns the number of mismatches seen."""
     url = require_loopback(opts.url)
+    terminal_url = url if opts.terminal_url is None else require_loopback(opts.terminal_url)
     keys, city = load_sim_keys(opts.keys_dir), load_city_config(opts.config_dir)
     seed = secrets.randbits(32) if opts.seed is None else opts.seed
     holders = Population(keys, city, seed=seed).generate(opts.population)
@@ -120,7 +122,7 @@ async def run_demo(opts: DemoOptions) -> int:
         oracle = Oracle(city, registry_loaded=registration.loaded)
         if registration.loaded:
             oracle.blocked_cards.update(c.card_no for h in holders for c in h.lost_cards)
-        fleet = Fleet(city, keys, session, url)
+        fleet = Fleet(city, keys, session, terminal_url)
 
         def pick(_: int) -> SimTerminal:
             return fleet.pick(rng, city.local(time.time()))

@@ -58,6 +58,7 @@ class LoadOptions:
     timeout_s: float = 2.0
     fault_share: float = 0.0
     progress: bool = True
+    terminal_url: str | None = None  # POST /v1/validations goes here; None: `url`
 
 
 def _progress(stats: RunStats, now_s: float) -> None:
@@ -67,6 +68,7 @@ def _progress(stats: RunStats, now_s: float) -> None:
 async def run_load(opts: LoadOptions) -> dict[str, Any]:
     """Run one load test and return the report document (also written to `out_dir`)."""
     url = require_loopback(opts.url)
+    terminal_url = url if opts.terminal_url is None else require_loopback(opts.terminal_url)
     if opts.scenario not in MODES:
         raise ValueError(f"unknown load scenario {opts.scenario!r}; one of {sorted(MODES)}")
     keys, city = load_sim_keys(opts.keys_dir), load_city_config(opts.config_dir)
@@ -89,7 +91,7 @@ async def run_load(opts: LoadOptions) -> dict[str, Any]:
         oracle = Oracle(city, registry_loaded=registration.loaded)
         if registration.loaded:
             oracle.blocked_cards.update(c.card_no for h in holders for c in h.lost_cards)
-        fleet = Fleet(city, keys, session, url, timeout_s=opts.timeout_s)
+        fleet = Fleet(city, keys, session, terminal_url, timeout_s=opts.timeout_s)
         kinds = MODES[opts.scenario][0]
         chosen = sorted((t for t in fleet.enabled if t.spec.kind in kinds), key=lambda t: t.id)
         terminals = chosen[:opts.terminals]
@@ -105,8 +107,8 @@ async def run_load(opts: LoadOptions) -> dict[str, Any]:
                         on_tick=_progress if opts.progress else None)
         started = dt.datetime.now(dt.UTC)
         stats = await loop.run()
-    meta = {"url": url, "scenario": opts.scenario, "rate": opts.rate,
-            "duration_s": opts.duration_s, "terminals": len(terminals),
+    meta = {"url": url, "terminal_url": terminal_url, "scenario": opts.scenario,
+            "rate": opts.rate, "duration_s": opts.duration_s, "terminals": len(terminals),
             "terminals_requested": opts.terminals, "connections": opts.connections,
             "population": len(holders), "seed": seed, "registry": registration.message,
             "qr_prebuilt": qr_total, "qr_built_live": pool.built_live,

@@ -43,10 +43,15 @@ ALL: tuple[Scenario, ...] = NORMAL + CREDENTIAL_FAULTS + WIRE_FAULTS + CAPACITY
 async def run_scenarios(base_url: str, keys_dir: Path, config_dir: Path,
                         admin_token: str | None = None, *, store_url: str | None = None,
                         seed: int | None = None, only: Sequence[str] | None = None,
-                        timeout_s: float = 5.0) -> ScenarioReport:
+                        timeout_s: float = 5.0,
+                        terminal_url: str | None = None) -> ScenarioReport:
     """Run the scenarios (all, or those named in `only`) once; never raises for a wrong
-    answer — read `report.ok` / `report.text()`."""
+    answer — read `report.ok` / `report.text()`.
+
+    `terminal_url`: where `POST /v1/validations` goes (e.g. a validator's
+    `--terminal-port`); default `base_url`, which keeps the operator API calls."""
     base_url = require_loopback(base_url)
+    terminal_url = base_url if terminal_url is None else require_loopback(terminal_url)
     unknown = set(only or ()) - {s.name for s in ALL}
     if unknown:
         raise ValueError(f"unknown scenarios: {sorted(unknown)}; known: {[s.name for s in ALL]}")
@@ -71,9 +76,9 @@ async def run_scenarios(base_url: str, keys_dir: Path, config_dir: Path,
         oracle = Oracle(city, registry_loaded=loaded)
         if loaded:
             oracle.blocked_cards.update(c.card_no for h in cast.everyone() for c in h.lost_cards)
-        stage = Stage(base_url, city, keys, session,
-                      Fleet(city, keys, session, base_url, timeout_s=timeout_s), oracle,
-                      population, report, admin_token)
+        fleet = Fleet(city, keys, session, terminal_url, timeout_s=timeout_s)
+        stage = Stage(base_url, terminal_url, city, keys, session, fleet, oracle, population,
+                      report, admin_token)
         for scenario in ALL:
             if only and scenario.name not in only:
                 continue

@@ -85,7 +85,7 @@ async def terminal_auth(st: Stage, cast: Cast) -> None:
     unauthorized = Expected.http(401, "unauthorized")
 
     def client(terminal_id: str, secret: bytes) -> TerminalClient:
-        return TerminalClient(st.session, st.base_url, terminal_id, secret, retries=0)
+        return TerminalClient(st.session, st.terminal_url, terminal_id, secret, retries=0)
 
     await st.send_raw(client(bus.id, os.urandom(32)), body, step="wrong-secret",
                       expect=unauthorized)

@@ -1,8 +1,10 @@
 """The simulator against the real service, started as its own process on loopback.
 
 The service is run exactly as an integrator would (`python -m validator keys init`,
-`python -m validator serve --store memory`), from a copy of `config/` in which the
-smallest spot (S12) holds only 30 visitors, so the capacity scenario is quick.
+`python -m validator serve --store memory --terminal-port N`), from a copy of `config/`
+in which the smallest spot (S12) holds only 30 visitors, so the capacity scenario is
+quick. Some runs send their validations to the main port (aiohttp), others to the lean
+terminal front.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ START_TIMEOUT_S = 20.0
 @dataclass(frozen=True)
 class Service:
     url: str
+    terminal_url: str  # the lean terminal front (serve --terminal-port)
     keys_dir: Path
     config_dir: Path
     admin_token: str
@@ -72,15 +75,16 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
                           check=True)
     token = next(line.split(":", 1)[1].strip() for line in init.stdout.splitlines()
                  if line.strip().startswith("admin:"))
-    port = _free_port()
+    port, terminal_port = _free_port(), _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "validator", "serve", "--config", str(config), "--keys",
-         str(keys), "--store", "memory", "--host", "127.0.0.1", "--port", str(port)],
+         str(keys), "--store", "memory", "--host", "127.0.0.1", "--port", str(port),
+         "--terminal-port", str(terminal_port)],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_healthy(url, process)
-        yield Service(url, keys, config, token)
+        yield Service(url, f"http://127.0.0.1:{terminal_port}", keys, config, token)
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -95,7 +99,8 @@ async def test_scenarios_without_registry(service: Service) -> None:
 
 async def test_scenarios_with_operator_api(service: Service) -> None:
     report = await run_scenarios(service.url, service.keys_dir, service.config_dir,
-                                 admin_token=service.admin_token)
+                                 admin_token=service.admin_token,
+                                 terminal_url=service.terminal_url)
     if "404" in report.errors.get("registry", ""):
         pytest.skip("the operator API (protocol §5) is not served yet")
     assert report.ok, report.text()
@@ -104,7 +109,8 @@ async def test_scenarios_with_operator_api(service: Service) -> None:
 
 async def test_load_run_writes_its_report(service: Service, tmp_path: Path) -> None:
     doc = await run_load(LoadOptions(
-        url=service.url, keys_dir=service.keys_dir, config_dir=service.config_dir, rate=150,
+        url=service.url, terminal_url=service.terminal_url, keys_dir=service.keys_dir,
+        config_dir=service.config_dir, rate=150,
         duration_s=2, terminals=40, scenario="mixed", out_dir=tmp_path, population=300,
         fault_share=0.05, progress=False))
     assert doc["mismatches"] == 0, doc["mismatch_samples"]

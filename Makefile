@@ -6,6 +6,7 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
+TERMINAL_PORT ?= 8081
 DEMO_RATE ?= 10
 
 .PHONY: run test lint unit bench stages redis-server browser wrk valgrind clean
@@ -39,14 +40,17 @@ browser:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 
-# The service on the embedded store, and simulated terminals keeping traffic flowing.
+# The service on the embedded store, and simulated terminals keeping traffic flowing
+# (their validations through the lean terminal front on TERMINAL_PORT).
 run: $(STAMP) keys/dev/trust-list.json
 	@echo "dashboard: http://$(HOST):$(PORT)/dashboard  (tokens: keys/dev/dev-tokens.txt)"
+	@echo "terminals: http://$(HOST):$(TERMINAL_PORT)/v1/validations (or on port $(PORT))"
 	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	  $(PY) -m terminals_sim demo --url http://$(HOST):$(PORT) --keys keys/dev --config config \
+	    --terminal-url http://$(HOST):$(TERMINAL_PORT) \
 	    --rate $(DEMO_RATE) --admin-token-file keys/dev/dev-admin-token & \
 	  $(PY) -m validator serve --config config --keys keys/dev --store memory \
-	    --host $(HOST) --port $(PORT)
+	    --host $(HOST) --port $(PORT) --terminal-port $(TERMINAL_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check validator terminals_sim tests bench

@@ -177,6 +177,7 @@ class TerminalFront:
         for conn in list(self.connections):
             conn.close_if_idle()
         if self.connections:
+            self._all_closed.clear()  # set by any earlier moment without connections
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_closed.wait(), grace_s)
         for conn in list(self.connections):
@@ -301,6 +302,7 @@ class _Connection(asyncio.Protocol):
         if request.answer is not None:  # 413 by Content-Length: do not wait for the body
             self._refuse(request.answer)
         elif request.continue_expected and not self._queue and not self._busy:
+            request.continue_expected = False  # sent now, not again when a drain ends
             self._write_raw(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
@@ -358,7 +360,12 @@ class _Connection(asyncio.Protocol):
                     self._pause("queue", False)
         finally:
             self._busy = False
-            self._since = time.monotonic()
+            if self._request is None:  # idle from now; a request being read keeps its clock
+                self._since = time.monotonic()
+            reading = self._request
+            if reading is not None and reading.continue_expected and not self._in_head:
+                reading.continue_expected = False  # its turn has come: 100 Continue
+                self._write_raw(_CONTINUE)
             if self._eof and self._transport is not None:
                 self._transport.close()
 

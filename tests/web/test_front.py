@@ -1,0 +1,643 @@
+"""The lean terminal front (validator/web/front.py) as HTTP/1.1 asks of a server.
+
+Most tests speak raw TCP to the front's port, so what is checked is the bytes on the
+wire: pipelining in order, the head and body limits, 100-continue, HTTP/1.0 and
+`Connection: close`, `Date` and `Content-Length`, the idle and slow-request timeouts, a
+graceful close, a peer that goes away mid-validation, and undecodable header bytes. The
+parity tests send the same requests to aiohttp's port and the lean port and compare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import email.utils
+import json
+import socket
+import struct
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from terminals_sim.signing import sign_headers
+from tests.conftest import RedisServer
+from tests.web.harness import Service, age_birth, request_id
+from validator.ledger.record import LedgerRecord
+from validator.state.redis import RedisStore
+from validator.web import front as front_module
+from validator.web.front import MAX_HEAD_BYTES, TERMINAL_FRONT, TerminalFront
+
+GATE = "T-GATE-S03-01"
+BUS = "T-BUS-K1-001"
+PATH = "/v1/validations"
+TODAY = dt.date(2026, 12, 2)  # the local date of the service's FixedClock
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+lean = pytest.mark.parametrize("front", ["lean"])
+memory = pytest.mark.parametrize("service", ["memory"], indirect=True)
+redis = pytest.mark.parametrize("service", ["redis"], indirect=True)
+
+
+# --- requests ------------------------------------------------------------------------
+
+
+def _body(service: Service, rid: str | None = None, **override: object) -> bytes:
+    """A well-formed validation: a QR of an unsupported scheme, a quick 200 deny."""
+    doc: dict[str, object] = {"request_id": rid or request_id(),
+                              "scanned_at": service.scanned_at(),
+                              "credential": {"type": "essc_qr", "qr": "HC1:6BFOXN"}}
+    doc.update(override)
+    return json.dumps(doc).encode()
+
+
+def _signed(service: Service, body: bytes, terminal: str = GATE) -> dict[str, str]:
+    return sign_headers(terminal, service.secrets.get(terminal, b"\1" * 32), "POST", PATH,
+                        body, int(service.clock.now()))
+
+
+def _raw(method: str, path: str, headers: dict[str, str | bytes] | None = None,
+         body: bytes = b"", *, version: str = "1.1", length: bool = True) -> bytes:
+    """One request's bytes; `Content-Length` is added for the body unless `length` is off."""
+    lines = [f"{method} {path} HTTP/{version}".encode(), b"Host: 127.0.0.1"]
+    for name, value in (headers or {}).items():
+        lines.append(name.encode() + b": " + (value if isinstance(value, bytes) else
+                                               value.encode()))
+    if length and (body or method == "POST"):
+        lines.append(b"Content-Length: %d" % len(body))
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def _post(service: Service, body: bytes, **extra: str | bytes) -> bytes:
+    """A signed `POST /v1/validations` with `body` (and any extra headers)."""
+    return _raw("POST", PATH, {**_signed(service, body), **extra}, body)
+
+
+# --- responses -----------------------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def _read(reader: asyncio.StreamReader, *, head_only: bool = False,
+                within: float = 5.0) -> Response:
+    """One response: status line, headers and the `Content-Length` bytes of body (none
+    for a 1xx or when `head_only`, the answer to a HEAD)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), within)
+    status_line, *lines = head[:-4].decode("latin-1").split("\r\n")
+    version, status, _ = status_line.split(" ", 2)
+    assert version == "HTTP/1.1", status_line
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, value = line.split(":", 1)
+        assert name.lower() not in headers, f"{name} twice in {head!r}"
+        headers[name.lower()] = value.strip()
+    body = b""
+    if int(status) >= 200 and not head_only:
+        body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])),
+                                      within)
+    return Response(int(status), headers, body)
+
+
+async def _closed(reader: asyncio.StreamReader, within: float = 3.0) -> None:
+    """The server closes the connection (EOF or a reset) and sent nothing more."""
+    try:
+        rest = await asyncio.wait_for(reader.read(), within)
+    except ConnectionResetError:
+        return
+    assert rest == b"", rest
+
+
+async def _silent(reader: asyncio.StreamReader, wait_s: float = 0.2) -> None:
+    """Nothing arrives for `wait_s`, and the connection is still open."""
+    try:
+        data = await asyncio.wait_for(reader.read(1), wait_s)
+    except TimeoutError:
+        return
+    pytest.fail(f"expected an open, silent connection; read {data!r}")
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+@contextlib.asynccontextmanager
+async def _connect(url: str) -> AsyncIterator[tuple[asyncio.StreamReader,
+                                                    asyncio.StreamWriter]]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", _port(url))
+    try:
+        yield reader, writer
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def _until(predicate: Callable[[], bool], within: float = 3.0) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+def _front(service: Service) -> TerminalFront:
+    return service.app[TERMINAL_FRONT]
+
+
+# --- pipelining ----------------------------------------------------------------------
+
+
+@lean
+@memory
+async def test_pipelined_requests_are_answered_in_order(service: Service) -> None:
+    # The first is the slowest to decide (a real e-card, signature checks and a commit).
+    holder = service.holder(age_birth(30))
+    rids = [request_id() for _ in range(3)]
+    bodies = [_body(service, rids[0], credential=holder.qr(service.clock.now())),
+              _body(service, rids[1]), _body(service, rids[2])]
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(b"".join(_post(service, body) for body in bodies))
+        answers = [await _read(reader) for _ in bodies]
+        assert [a.status for a in answers] == [200, 200, 200]
+        assert [a.json()["request_id"] for a in answers] == rids
+        assert answers[0].json()["decision"] == "accept"
+        assert all("connection" not in a.headers for a in answers)
+        await _silent(reader)  # still open, nothing more
+
+
+@lean
+@memory
+async def test_pipelined_error_in_the_middle_keeps_the_order(service: Service) -> None:
+    first, last = request_id(), request_id()
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(_post(service, _body(service, first)) + _raw("GET", "/nope")
+                     + _post(service, _body(service, last)))
+        answers = [await _read(reader) for _ in range(3)]
+    assert [a.status for a in answers] == [200, 404, 200]
+    assert answers[0].json()["request_id"] == first
+    assert answers[1].json() == {"error": "not_found", "detail": "Not Found"}
+    assert answers[2].json()["request_id"] == last
+
+
+# --- limits and garbage: an answer, then the connection is closed ---------------------
+
+
+def _big_header() -> bytes:
+    return _raw("POST", PATH, {"X-Padding": "a" * (MAX_HEAD_BYTES + 1024)})
+
+
+def _many_headers() -> bytes:
+    return _raw("POST", PATH, {f"X-Pad-{i}": "b" * 60 for i in range(400)})
+
+
+def _long_url() -> bytes:
+    return _raw("GET", "/v1/validations?" + "c" * (MAX_HEAD_BYTES + 1024))
+
+
+def _endless_header() -> bytes:  # the head never ends: counted as it arrives
+    return b"POST /v1/validations HTTP/1.1\r\nX-Padding: " + b"d" * (MAX_HEAD_BYTES + 1024)
+
+
+@lean
+@memory
+@pytest.mark.parametrize("request_bytes", [_big_header, _many_headers, _long_url,
+                                           _endless_header])
+async def test_head_over_the_limit_is_431_then_close(
+    service: Service, request_bytes: Callable[[], bytes]
+) -> None:
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(request_bytes())
+        answer = await _read(reader)
+        assert answer.status == 431
+        assert answer.json()["error"] == "headers_too_large"
+        assert answer.headers["connection"] == "close"
+        await _closed(reader)
+
+
+@lean
+@memory
+async def test_content_length_over_the_limit_is_413_before_the_body(service: Service) -> None:
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(_raw("POST", PATH, {"X-Terminal-Id": GATE, "Content-Length": "20000"},
+                          length=False))  # and no body: the answer must not wait for it
+        answer = await _read(reader, within=1.0)
+        assert (answer.status, answer.json()["error"]) == (413, "payload_too_large")
+        assert answer.headers["connection"] == "close"
+        await _closed(reader)
+
+
+@lean
+@memory
+async def test_chunked_body_over_the_limit_is_413_then_close(service: Service) -> None:
+    size = 16 * 1024 + 1
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (size, b" " * size)
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(_raw("POST", PATH, {"Transfer-Encoding": "chunked"}, length=False)
+                     + chunked)
+        answer = await _read(reader)
+        assert (answer.status, answer.json()["error"]) == (413, "payload_too_large")
+        assert answer.headers["connection"] == "close"
+        await _closed(reader)
+
+
+@lean
+@memory
+async def test_garbage_is_400_then_close(service: Service) -> None:
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(b"NOT HTTP\r\n\r\n")
+        answer = await _read(reader)
+        assert (answer.status, answer.json()["error"]) == (400, "invalid_request")
+        assert answer.headers["connection"] == "close"
+        await _closed(reader)
+
+
+# --- Expect: 100-continue --------------------------------------------------------------
+
+
+@lean
+@memory
+async def test_100_continue_comes_before_the_body_is_sent(service: Service) -> None:
+    rid = request_id()
+    body = _body(service, rid)
+    request = _post(service, body, Expect="100-continue")
+    head = request[:-len(body)]
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(head)
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2.0)
+        assert interim == CONTINUE
+        writer.write(body)
+        answer = await _read(reader)
+    assert (answer.status, answer.json()["request_id"]) == (200, rid)
+
+
+@lean
+@memory
+async def test_100_continue_is_not_sent_for_a_body_too_large(service: Service) -> None:
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(_raw("POST", PATH, {"Expect": "100-continue", "Content-Length": "20000"},
+                          length=False))
+        answer = await _read(reader)  # a 100 here would fail: it is not the 413
+        assert (answer.status, answer.json()["error"]) == (413, "payload_too_large")
+        await _closed(reader)
+
+
+@lean
+@memory
+async def test_100_continue_behind_a_pipelined_request_comes_in_its_turn(
+    service: Service
+) -> None:
+    first, second = request_id(), request_id()
+    body = _body(service, second)
+    waiting = _post(service, body, Expect="100-continue")[:-len(body)]
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(_post(service, _body(service, first)) + waiting)
+        answer = await _read(reader)
+        assert (answer.status, answer.json()["request_id"]) == (200, first)
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 1.0)
+        assert interim == CONTINUE
+        writer.write(body)
+        answer = await _read(reader)
+    assert (answer.status, answer.json()["request_id"]) == (200, second)
+
+
+# --- HTTP/1.0, Connection, Date, Content-Length, HEAD ---------------------------------
+
+
+@lean
+@memory
+@pytest.mark.parametrize(("version", "connection"), [("1.0", None), ("1.1", "close"),
+                                                     ("1.0", "close")])
+async def test_a_request_that_asks_for_close_is_answered_then_closed(
+    service: Service, version: str, connection: str | None
+) -> None:
+    rid = request_id()
+    body = _body(service, rid)
+    headers: dict[str, str | bytes] = {**_signed(service, body)}
+    if connection:
+        headers["Connection"] = connection
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(_raw("POST", PATH, headers, body, version=version))
+        answer = await _read(reader)
+        assert (answer.status, answer.json()["request_id"]) == (200, rid)
+        assert answer.headers["connection"] == "close"
+        await _closed(reader)
+
+
+@lean
+@memory
+async def test_http10_keep_alive_is_kept(service: Service) -> None:
+    rids = [request_id(), request_id()]
+    async with _connect(service.terminal_url) as (reader, writer):
+        for rid in rids:
+            body = _body(service, rid)
+            writer.write(_raw("POST", PATH, {**_signed(service, body),
+                                             "Connection": "keep-alive"}, body, version="1.0"))
+            answer = await _read(reader)
+            assert (answer.status, answer.json()["request_id"]) == (200, rid)
+            assert answer.headers["connection"] == "keep-alive"
+        await _silent(reader)
+
+
+@lean
+@memory
+async def test_every_answer_has_a_date_and_its_exact_length(service: Service) -> None:
+    bad_signature = _body(service)
+    requests = [
+        _post(service, _body(service)),  # 200
+        _raw("GET", "/nope"),  # 404
+        _raw("GET", PATH),  # 405
+        _raw("POST", PATH, {**_signed(service, bad_signature), "X-Signature": "00" * 32},
+             bad_signature),  # 401
+        _post(service, b"not json"),  # 400
+        _raw("POST", PATH, {**_signed(service, b"[1]"), "Connection": "close"}, b"[1]"),
+    ]
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(b"".join(requests))
+        # Each body is read by its Content-Length: one byte too many or too few and the
+        # next status line, the JSON or the final EOF check fails.
+        answers = [await _read(reader) for _ in requests]
+        await _closed(reader)
+    assert [a.status for a in answers] == [200, 404, 405, 401, 400, 400]
+    for answer in answers:
+        assert isinstance(answer.json(), dict)
+        assert answer.headers["content-type"] == "application/json"
+        date = email.utils.parsedate_to_datetime(answer.headers["date"])
+        assert abs(date.timestamp() - time.time()) < 5
+        assert answer.headers["date"].endswith(" GMT")
+
+
+@lean
+@memory
+async def test_head_is_405_with_allow_and_no_body(service: Service) -> None:
+    rid = request_id()
+    async with _connect(service.terminal_url) as (reader, writer):
+        # A body after the HEAD answer's head would be read as the next status line.
+        writer.write(_raw("HEAD", PATH) + _post(service, _body(service, rid)))
+        head = await _read(reader, head_only=True)
+        assert head.status == 405
+        assert head.headers["allow"] == "POST"
+        assert int(head.headers["content-length"]) > 0  # what a GET would have had
+        answer = await _read(reader)
+    assert (answer.status, answer.json()["request_id"]) == (200, rid)
+
+
+# --- timeouts ----------------------------------------------------------------------------
+
+QUICK_S = 0.3  # the keep-alive and read timeouts of the tests below
+
+
+@pytest.fixture
+def quick_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short timeouts and a fast sweep; requested before `service`, so the front starts
+    with them (its first sweep is armed in `start`)."""
+    monkeypatch.setattr(front_module, "KEEP_ALIVE_S", QUICK_S)
+    monkeypatch.setattr(front_module, "READ_TIMEOUT_S", QUICK_S)
+    monkeypatch.setattr(front_module, "SWEEP_S", 0.05)
+
+
+@lean
+@memory
+async def test_idle_keep_alive_connection_is_closed(
+    quick_timeouts: None, service: Service
+) -> None:
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(_post(service, _body(service)))
+        assert (await _read(reader)).status == 200
+        answered = time.monotonic()
+        await _closed(reader, within=2.0)
+        assert time.monotonic() - answered >= QUICK_S  # idle for the timeout, not less
+    await _until(lambda: not _front(service).connections)
+
+
+@lean
+@memory
+@pytest.mark.parametrize("partial", [
+    b"POST /v1/validations HTTP/1.1\r\nHost: 127.0.0.1\r\n",  # half a head
+    b"POST /v1/validations HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"request_id\"",  # body
+])
+async def test_request_not_whole_in_time_is_closed(
+    quick_timeouts: None, service: Service, partial: bytes
+) -> None:
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(partial)
+        started = time.monotonic()
+        await _closed(reader, within=2.0)
+        assert time.monotonic() - started >= QUICK_S * 0.9
+
+
+# --- graceful close --------------------------------------------------------------------
+
+
+@lean
+@redis
+async def test_close_finishes_the_request_in_flight(
+    service: Service, redis_server: RedisServer
+) -> None:
+    front = _front(service)
+    holder = service.holder(age_birth(72))
+    # The front has served before: a connection came and went.
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(_post(service, _body(service), Connection="close"))
+        assert (await _read(reader)).status == 200
+        await _closed(reader)
+    await _until(lambda: not front.connections)
+    rid = request_id()
+    body = _body(service, rid,
+                 credential=holder.card.tap(BUS, int(service.clock.now()), "0A1B2C3D"))
+    async with _connect(service.terminal_url) as (idle, idle_writer), \
+            _connect(service.terminal_url) as (reader, writer):
+        idle_writer.write(_post(service, _body(service)))
+        assert (await _read(idle)).status == 200
+        with redis_server.paused():
+            writer.write(_raw("POST", PATH, {**_signed(service, body, BUS)}, body))
+            await _until(lambda: any(not c._idle() for c in front.connections))
+            closing = asyncio.create_task(front.close(grace_s=5))
+            await _closed(idle, within=1.0)  # the idle one goes at once
+            with pytest.raises(ConnectionRefusedError):
+                await asyncio.open_connection("127.0.0.1", front.port)
+            assert not closing.done()
+        # Redis answered well within the store's 1 s timeout: a decision, not a 503.
+        answer = await _read(reader)
+        assert (answer.status, answer.json()["request_id"]) == (200, rid)
+        assert (answer.json()["decision"], answer.json()["reason"]) == ("accept", "ok")
+        assert answer.headers["connection"] == "close"
+        await _closed(reader)
+    await asyncio.wait_for(closing, 2.0)
+    assert not front.connections
+
+
+@lean
+@memory
+async def test_close_closes_idle_connections_at_once(service: Service) -> None:
+    front = _front(service)
+    async with _connect(service.terminal_url) as (used, writer), \
+            _connect(service.terminal_url) as (silent, _):
+        writer.write(_post(service, _body(service)))
+        assert (await _read(used)).status == 200
+        await _until(lambda: len(front.connections) == 2)
+        started = time.monotonic()
+        await asyncio.wait_for(front.close(grace_s=5), 2.0)
+        assert time.monotonic() - started < 1.0  # not the grace period
+        await _closed(used)
+        await _closed(silent)
+
+
+# --- a peer that goes away -----------------------------------------------------------
+
+
+@lean
+@pytest.mark.parametrize("service", ["memory", "redis"], indirect=True)
+async def test_peer_gone_mid_validation_still_gets_counted_once(
+    service: Service, redis_server: RedisServer
+) -> None:
+    front = _front(service)
+    holder = service.holder(age_birth(72))
+    rid = request_id()
+    body = _body(service, rid, credential=holder.qr(service.clock.now()))
+    # With Redis the validation is held until the peer is surely gone (connection_lost).
+    frozen = redis_server.paused() if isinstance(service.store, RedisStore) else \
+        contextlib.nullcontext()
+    with frozen:
+        async with _connect(service.terminal_url) as (_, writer):
+            writer.write(_post(service, body))
+            await _until(lambda: bool(front.connections))
+            sock = writer.get_extra_info("socket")  # closed unread, with a reset:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await _until(lambda: not front.connections)
+    await _until_ledger(service, 1)
+    (_, raw), = await service.store.ledger_read(TODAY)
+    record = LedgerRecord.from_json(raw)
+    assert (record.request_id, record.decision) == (rid, "accept")
+
+    service.clock.advance(5)  # the terminal's retry, re-signed
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(_post(service, body))
+        answer = await _read(reader)
+    assert (answer.status, answer.json()["request_id"]) == (200, rid)
+    assert answer.json()["txn_id"] == record.txn_id  # the recorded answer
+    assert len(await service.store.ledger_read(TODAY)) == 1
+
+
+async def _until_ledger(service: Service, count: int, within: float = 3.0) -> None:
+    deadline = time.monotonic() + within
+    while len(await service.store.ledger_read(TODAY)) < count:
+        assert time.monotonic() < deadline, "the decision never reached the ledger"
+        await asyncio.sleep(0.01)
+
+
+# --- header bytes that are not text -----------------------------------------------------
+
+BAD_SIGNATURE = "unknown terminal or bad signature"
+
+
+@memory
+@pytest.mark.parametrize(("name", "value", "detail"), [
+    ("X-Terminal-Id", b"\xff\xfe", BAD_SIGNATURE),
+    ("X-Terminal-Id", "T-GATE-S03-\u00e9".encode(), BAD_SIGNATURE),
+    ("X-Timestamp", "\u00b2".encode(), "X-Timestamp missing or more than 300 s off"),
+    ("X-Signature", b"\xff" * 64, BAD_SIGNATURE),
+])
+async def test_undecodable_header_bytes_are_401_and_the_connection_lives(
+    service: Service, name: str, value: bytes, detail: str
+) -> None:
+    bad, good = _body(service), _body(service)
+    rid = json.loads(good)["request_id"]
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(_raw("POST", PATH, {**_signed(service, bad), name: value}, bad))
+        answer = await _read(reader)
+        assert answer.status == 401
+        assert answer.json() == {"error": "unauthorized", "detail": detail}
+        writer.write(_post(service, good))
+        answer = await _read(reader)
+        assert (answer.status, answer.json()["request_id"]) == (200, rid)
+
+
+# --- parity: aiohttp's port and the lean port give the same answers --------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def _cases(service: Service) -> dict[str, Case]:
+    ok = _body(service)
+    no_rid = json.dumps({"scanned_at": service.scanned_at(),
+                         "credential": {"type": "essc_qr", "qr": "ESSC1:AAAA"}}).encode()
+    big = b"{" + b" " * (16 * 1024) + b"}"
+    return {
+        "unknown terminal": Case("POST", PATH, ok,
+                                 {**_signed(service, ok), "X-Terminal-Id": "T-NOBODY-01"}),
+        "bad signature": Case("POST", PATH, ok,
+                              {**_signed(service, ok), "X-Signature": "00" * 32}),
+        "no signature": Case("POST", PATH, ok, {"X-Terminal-Id": GATE}),
+        "disabled terminal": Case("POST", PATH, ok, _signed(service, ok, "T-GATE-S01-99")),
+        "missing request_id": Case("POST", PATH, no_rid, _signed(service, no_rid)),
+        "not json": Case("POST", PATH, b"not json", _signed(service, b"not json")),
+        "GET on the path": Case("GET", PATH, b"", {}),
+        "PUT on the path": Case("PUT", PATH, ok, _signed(service, ok)),
+        "unknown path": Case("GET", "/nope", b"", {}),
+        "POST elsewhere": Case("POST", "/v1/validation", ok, _signed(service, ok)),
+        "oversize body": Case("POST", PATH, big, {"X-Terminal-Id": "nobody"}),
+    }
+
+
+async def _ask(service: Service, base: str, case: Case) -> tuple[int, bytes, str, str | None]:
+    async with service.session.request(case.method, base + case.path, data=case.body,
+                                       headers=case.headers) as resp:
+        return (resp.status, await resp.read(), resp.headers["Content-Type"],
+                resp.headers.get("Allow"))
+
+
+@lean
+@memory
+@pytest.mark.parametrize("case", ["unknown terminal", "bad signature", "no signature",
+                                  "disabled terminal", "missing request_id", "not json",
+                                  "GET on the path", "PUT on the path", "unknown path",
+                                  "POST elsewhere", "oversize body"])
+async def test_both_ports_answer_an_error_alike(service: Service, case: str) -> None:
+    request = _cases(service)[case]
+    via_aiohttp = await _ask(service, service.url, request)
+    via_lean = await _ask(service, service.terminal_url, request)
+    assert service.url != service.terminal_url
+    assert via_lean == via_aiohttp
+    status, body, content_type, allow = via_lean
+    assert status >= 400 and content_type == "application/json"
+    assert set(json.loads(body)) <= {"error", "detail"}
+    assert (allow == "POST") == (status == 405)
+
+
+@lean
+@memory
+@pytest.mark.parametrize("first", ["aiohttp", "lean"])
+async def test_a_decision_replays_byte_for_byte_on_the_other_port(
+    service: Service, first: str
+) -> None:
+    holder = service.holder(age_birth(30))
+    body = _body(service, credential=holder.qr(service.clock.now()))
+    urls = [service.url, service.terminal_url]
+    if first == "lean":
+        urls.reverse()
+    replies = []
+    for base in urls:
+        async with service.session.post(base + PATH, data=body,
+                                        headers=_signed(service, body)) as resp:
+            replies.append((resp.status, await resp.read(), resp.headers["Content-Type"]))
+        service.clock.advance(5)  # the retry is signed afresh
+    assert replies[0] == replies[1]
+    status, raw, _ = replies[0]
+    assert (status, json.loads(raw)["decision"]) == (200, "accept")
+    assert len(await service.store.ledger_read(TODAY)) == 1

@@ -13,7 +13,6 @@ credential) skip the snapshot: their commit is only the idempotency and ledger r
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from validator.state.store import (
     StoredResponse,
     StoreUnavailable,
 )
+from validator.txn_ids import new_txn_id
 from validator.values import value
 
 CLOCK_SKEW_S = 300  # protocol §4
@@ -112,7 +112,7 @@ class Decider:
         now = self._clock.now()
         local_now = self._engine.local_from_unix(now)  # the one conversion per validation
         today = local_now.date()
-        txn_id = os.urandom(16).hex()
+        txn_id = new_txn_id()
         if abs(now - req.scanned_at.timestamp()) > CLOCK_SKEW_S:
             return await self._deny_early(req, txn_id, now, local_now, Reason.CLOCK_SKEW)
         try:

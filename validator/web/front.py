@@ -151,7 +151,7 @@ class TerminalFront:
         """Listen on host:port (0: any free port); the port bound."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(self), host, port, reuse_port=reuse_port or None,
+            lambda: _Connection(self, loop), host, port, reuse_port=reuse_port or None,
             backlog=1024)
         self._sweeper = loop.call_later(SWEEP_S, self._sweep)
         self.port = self._server.sockets[0].getsockname()[1]
@@ -191,9 +191,11 @@ class TerminalFront:
 class _Connection(asyncio.Protocol):
     """One client connection: parse, queue in order, answer, keep alive or close."""
 
-    def __init__(self, front: TerminalFront) -> None:
+    def __init__(self, front: TerminalFront, loop: asyncio.AbstractEventLoop) -> None:
         self._front = front
         self._api = front.api
+        # Kept: Python 3.11's asyncio.get_running_loop() makes a getpid() system call.
+        self._loop = loop
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._request: _Request | None = None  # the one being read
@@ -343,7 +345,7 @@ class _Connection(asyncio.Protocol):
             self._pause("queue", True)
         if not self._busy:
             self._busy = True
-            self._drain_task = asyncio.get_running_loop().create_task(self._drain())
+            self._drain_task = self._loop.create_task(self._drain())
 
     async def _drain(self) -> None:
         try:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.conftest import config_dir, edit_config, service
+from tests.web.conftest import config_dir, edit_config, front, service
 from validator.config import load_config
 from validator.keygen import init_keyset
 
-__all__ = ["config_dir", "edit_config", "keys_dir", "operator_tokens", "service"]
+__all__ = ["config_dir", "edit_config", "front", "keys_dir", "operator_tokens", "service"]
 
 
 @pytest.fixture

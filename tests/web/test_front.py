@@ -261,6 +261,21 @@ async def test_garbage_is_400_then_close(service: Service) -> None:
         await _closed(reader)
 
 
+@lean
+@memory
+@pytest.mark.parametrize("target", ["http://h:99999/v1/validations", "http://[::1"])
+async def test_a_target_that_is_no_url_is_400_and_the_connection_lives(
+    service: Service, target: str
+) -> None:
+    """llhttp passes these request targets; the URL parser does not."""
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(_raw("POST", target, body=b"{}") + _raw("GET", "/nope"))
+        answer = await _read(reader)
+        assert (answer.status, answer.json()) == (400, {
+            "error": "invalid_request", "detail": "malformed request target"})
+        assert (await _read(reader)).status == 404
+
+
 # --- Expect: 100-continue --------------------------------------------------------------
 
 

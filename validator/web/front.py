@@ -65,6 +65,7 @@ _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode("ascii")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _X_TERMINAL_ID, _X_TIMESTAMP, _X_SIGNATURE = b"x-terminal-id", b"x-timestamp", b"x-signature"
 _CONTENT_LENGTH, _EXPECT = b"content-length", b"expect"
+_VALIDATIONS_URL = VALIDATIONS_PATH.encode("ascii")
 
 
 def _error(status: int, detail: str, **headers: str) -> Answer:
@@ -76,6 +77,7 @@ _NOT_FOUND = _error(404, "Not Found")
 _NOT_ALLOWED = _error(405, "Method Not Allowed", Allow="POST")
 _MALFORMED = _error(400, "malformed HTTP request")
 _UPGRADE = _error(400, "protocol upgrade is not supported")
+_BAD_TARGET = _error(400, "malformed request target")
 _HEAD_TOO_LARGE = _error(431, f"request head over {MAX_HEAD_BYTES} bytes")
 _BODY_TOO_LARGE = ApiError(413, "payload_too_large", f"body over {MAX_BODY_BYTES} bytes")
 
@@ -358,7 +360,7 @@ class _Connection(asyncio.Protocol):
                     if self._transport is not None:
                         self._transport.close()
                     return
-                if len(self._queue) < MAX_QUEUED // 2:
+                if self._paused["queue"] and len(self._queue) < MAX_QUEUED // 2:
                     self._pause("queue", False)
         finally:
             self._busy = False
@@ -372,9 +374,15 @@ class _Connection(asyncio.Protocol):
                 self._transport.close()
 
     async def _answer(self, request: _Request) -> Answer:
-        path = httptools.parse_url(request.url).path.decode("latin-1")
-        if (unquote(path) if "%" in path else path) != VALIDATIONS_PATH:
-            return _NOT_FOUND
+        if request.url == _VALIDATIONS_URL:  # what every terminal sends: nothing to parse
+            path = VALIDATIONS_PATH
+        else:
+            try:
+                path = httptools.parse_url(request.url).path.decode("latin-1")
+            except httptools.HttpParserInvalidURLError:  # llhttp let it through; not a URL
+                return _BAD_TARGET
+            if (unquote(path) if "%" in path else path) != VALIDATIONS_PATH:
+                return _NOT_FOUND
         if request.method != "POST":
             return _NOT_ALLOWED
         try:

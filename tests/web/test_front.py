@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import email.utils
 import json
+import random
 import socket
 import struct
 import time
@@ -656,3 +657,91 @@ async def test_a_decision_replays_byte_for_byte_on_the_other_port(
     status, raw, _ = replies[0]
     assert (status, json.loads(raw)["decision"]) == (200, "accept")
     assert len(await service.store.ledger_read(TODAY)) == 1
+
+
+# --- mutated requests on the wire ------------------------------------------------------
+
+
+def _mutations(valid: bytes, count: int, seed: int) -> list[bytes]:
+    """`count` damaged copies of a valid request: bytes flipped, cut, doubled, CR/LF
+    and header separators inserted, pieces repeated, the request target replaced by an
+    odd one (a seeded, repeatable mix)."""
+    rng = random.Random(seed)
+    targets = [b"http://h:99999/v1/validations", b"http://[::1", b"*", b"//", b"/%ff",
+               b"/v1/validation%73", b"/v1/validations?%zz", b"http://h/v1/validations",
+               b"/v1/validations#x", b"/v1//validations", b"/v1/validations/"]
+    specials = [b"\r\n", b"\r", b"\n", b":", b" ", b"\x00", b"\xff", b"\r\n\r\n",
+                b"Content-Length: 99999\r\n", b"Transfer-Encoding: chunked\r\n", b"%"]
+    out = []
+    for _ in range(count):
+        data = bytearray(valid)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(data))
+            kind = rng.randrange(6)
+            if kind == 5:
+                data = data.replace(PATH.encode(), rng.choice(targets), 1)
+            elif kind == 0:
+                data[at] = rng.randrange(256)
+            elif kind == 1:
+                del data[at:at + rng.randint(1, 40)]
+            elif kind == 2:
+                data[at:at] = rng.choice(specials)
+            elif kind == 3:
+                data[at:at] = data[at:at + rng.randint(1, 60)]
+            else:
+                data = data[:at]
+        out.append(bytes(data))
+    return out
+
+
+def _server_side(service: Service, writer: asyncio.StreamWriter) -> Any:
+    """The front's connection object for this client socket (None once it is gone)."""
+    me = writer.get_extra_info("sockname")
+    for conn in _front(service).connections:
+        transport = conn._transport
+        if transport is not None and transport.get_extra_info("peername") == me:
+            return conn
+    return None
+
+
+@lean
+@memory
+async def test_mutated_requests_on_the_wire_never_yield_a_500_or_a_hang(
+    service: Service,
+) -> None:
+    """Whatever bytes arrive, followed by a good request (the canary) on the same
+    connection: the front answers 2xx/4xx only, and it never sits on a request it has
+    whole without answering it — each exchange ends with the canary's answer, a close,
+    or everything whole answered while the front waits for the rest of a request (which
+    its read timeout would end). Then the front still serves."""
+    seen: list[int] = []
+    for data in _mutations(_post(service, _body(service)), 300, seed=5):
+        canary = request_id()
+        async with _connect(service.terminal_url) as (reader, writer):
+            writer.write(data + _post(service, _body(service, canary)))
+            stream = b""
+            deadline = time.monotonic() + 3.0
+            while canary.encode() not in stream:
+                assert time.monotonic() < deadline, ("no answer, no close", data)
+                try:
+                    chunk = await asyncio.wait_for(reader.read(65536), 0.005)
+                except TimeoutError:
+                    conn = _server_side(service, writer)
+                    if conn is None or not (conn._busy or conn._queue):
+                        break  # all it had whole is answered; it may wait for more bytes
+                    continue
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break  # closed by the front (after a 400/413/431, or a bad stream)
+                stream += chunk
+            conn = _server_side(service, writer)
+            assert conn is None or conn._busy or not conn._queue, ("stuck", data)
+            statuses = [int(line.split(b" ")[1]) for line in stream.split(b"\r\n")
+                        if line.startswith(b"HTTP/1.1 ")]
+            assert all(s < 500 for s in statuses), (data, stream[:300])
+            seen += statuses
+    assert {200, 400, 401, 404} <= set(seen), sorted(set(seen))  # the mix reached each
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(_post(service, _body(service)))
+        assert (await _read(reader)).status == 200

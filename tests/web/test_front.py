@@ -190,6 +190,32 @@ async def test_pipelined_error_in_the_middle_keeps_the_order(service: Service) -
     assert answers[2].json()["request_id"] == last
 
 
+@lean
+@memory
+async def test_a_long_pipeline_pauses_reading_and_is_answered_in_order(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More pipelined requests than MAX_QUEUED: reading pauses while they wait, resumes
+    as they drain, and every one is answered, in order."""
+    monkeypatch.setattr(front_module, "MAX_QUEUED", 4)
+    pauses: list[tuple[str, bool]] = []
+    pause = front_module._Connection._pause
+
+    def recording(conn: Any, reason: str, on: bool) -> None:
+        pauses.append((reason, on))
+        pause(conn, reason, on)
+
+    monkeypatch.setattr(front_module._Connection, "_pause", recording)
+    rids = [request_id() for _ in range(30)]
+    async with _connect(service.terminal_url) as (reader, writer):
+        writer.write(b"".join(_post(service, _body(service, rid)) for rid in rids))
+        answers = [await _read(reader) for _ in rids]
+        assert [a.json()["request_id"] for a in answers] == rids
+        assert {a.status for a in answers} == {200}
+        await _silent(reader)
+    assert ("queue", True) in pauses and pauses[-1] == ("queue", False), pauses
+
+
 # --- limits and garbage: an answer, then the connection is closed ---------------------
 
 

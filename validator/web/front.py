@@ -55,7 +55,7 @@ log = logging.getLogger("validator.front")
 access_log = logging.getLogger("validator.front.access")
 
 MAX_HEAD_BYTES = 16 * 1024  # a terminal's head is ~300 bytes
-MAX_QUEUED = 64  # pipelined requests waiting on one connection before reading pauses
+MAX_QUEUED = 16  # pipelined requests waiting on one connection before reading pauses
 KEEP_ALIVE_S = 75.0  # as aiohttp's keepalive_timeout
 READ_TIMEOUT_S = 10.0  # first byte to last of one request; a terminal gives up after 0.4 s
 SWEEP_S = 1.0

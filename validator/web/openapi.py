@@ -90,7 +90,9 @@ PATHS: dict[str, dict[str, Any]] = {
          "409": _error("request_id_conflict: same request_id, different body")},
         ("400", "413", "503"), security=_TERMINAL, tag="terminal",
         body={"application/json": {"schema": ref("ValidationRequest")}},
-    )},
+    ) | {"description": "Also served alone, with the same answers, on the port of "
+                        "`serve --terminal-port` (the lean terminal front; "
+                        "docs/architecture.md, \"Two HTTP fronts\")."}},
     "/healthz": {"get": _op("Liveness", {"200": _json(
         {"type": "object", "properties": {"status": {"const": "ok"}}}, "process up")}, (),
         security=_OPEN, tag="ops")},

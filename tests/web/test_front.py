@@ -303,6 +303,25 @@ async def test_a_target_that_is_no_url_is_400_and_the_connection_lives(
         assert (await _read(reader)).status == 404
 
 
+@lean
+@memory
+async def test_the_fronts_own_errors_are_counted_like_the_apis(service: Service) -> None:
+    for request in (b"NOT HTTP\r\n\r\n", _raw("GET", "/nope"), _raw("GET", PATH),
+                    _raw("POST", "http://h:99999/x", body=b"{}"), _big_header(),
+                    _raw("POST", PATH, {"Content-Length": "20000"}, length=False)):
+        async with _connect(service.terminal_url) as (reader, writer):
+            writer.write(request)
+            await _read(reader)
+    async with service.session.get(service.url + "/metrics") as resp:
+        text = await resp.text()
+    for status, error, count in (("400", "invalid_request", 2), ("404", "not_found", 1),
+                                 ("405", "method_not_allowed", 1),
+                                 ("431", "headers_too_large", 1),
+                                 ("413", "payload_too_large", 1)):
+        line = f'validator_http_errors_total{{error="{error}",status="{status}"}} {count}.0'
+        assert line in text, (line, [t for t in text.splitlines() if "http_errors" in t])
+
+
 # --- Expect: 100-continue --------------------------------------------------------------
 
 

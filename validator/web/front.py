@@ -44,7 +44,8 @@ from urllib.parse import unquote
 import httptools
 from aiohttp import web
 
-from validator.web.appkeys import SETTINGS, TERMINAL_API
+from validator.metrics import Metrics
+from validator.web.appkeys import METRICS, SETTINGS, TERMINAL_API
 from validator.web.errors import HTTP_ERRORS, ApiError, error_body
 from validator.web.terminals import MAX_BODY_BYTES, VALIDATIONS_PATH, Answer, TerminalApi
 
@@ -125,7 +126,8 @@ def attach(app: web.Application, host: str, port: int, *, reuse_port: bool,
     before the store does."""
 
     async def front_ctx(app: web.Application) -> AsyncIterator[None]:
-        front = TerminalFront(app[TERMINAL_API], access_log=app[SETTINGS].access_log)
+        front = TerminalFront(app[TERMINAL_API], access_log=app[SETTINGS].access_log,
+                              metrics=app[METRICS])
         bound = await front.start(host, port, reuse_port=reuse_port)
         log.info("terminal front on http://%s:%d (pid %d)", host, bound, os.getpid())
         app[TERMINAL_FRONT] = front
@@ -138,9 +140,11 @@ def attach(app: web.Application, host: str, port: int, *, reuse_port: bool,
 class TerminalFront:
     """The listener: connections, the idle/slow sweep and a graceful close."""
 
-    def __init__(self, api: TerminalApi, *, access_log: bool = False) -> None:
+    def __init__(self, api: TerminalApi, *, access_log: bool = False,
+                 metrics: Metrics | None = None) -> None:
         self.api = api
         self.access_log = access_log
+        self._metrics = metrics
         self.clock = _Clock()
         self.closing = False
         self.connections: set[_Connection] = set()
@@ -164,6 +168,14 @@ class TerminalFront:
         for conn in list(self.connections):
             conn.expire(now)
         self._sweeper = asyncio.get_running_loop().call_later(SWEEP_S, self._sweep)
+
+    def own_error(self, answer: Answer) -> Answer:
+        """Count one of the front's own error answers (the API counts its own) in
+        `validator_http_errors_total`, as every answer on this port is to a terminal."""
+        if self._metrics is not None:
+            error = HTTP_ERRORS.get(answer.status, "internal_error")
+            self._metrics.http_errors.labels(str(answer.status), error).inc()
+        return answer
 
     def forget(self, conn: _Connection) -> None:
         self.connections.discard(conn)
@@ -238,13 +250,13 @@ class _Connection(asyncio.Protocol):
             pass  # refused in on_message_complete
         except httptools.HttpParserError as exc:
             log.debug("unparseable request: %s", exc)
-            self._refuse(_MALFORMED)
+            self._refuse(self._front.own_error(_MALFORMED))
             return
         if self._in_head and not self._discard:
             # llhttp buffers a header until its end: bound what it may hold.
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
-                self._refuse(_HEAD_TOO_LARGE)
+                self._refuse(self._front.own_error(_HEAD_TOO_LARGE))
 
     def eof_received(self) -> bool:
         """The peer shut its sending side: answer what it sent whole, then close."""
@@ -268,7 +280,7 @@ class _Connection(asyncio.Protocol):
         if request is not None:
             request.url += url
             if len(request.url) > MAX_HEAD_BYTES:
-                self._refuse(_HEAD_TOO_LARGE)
+                self._refuse(self._front.own_error(_HEAD_TOO_LARGE))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         request = self._request
@@ -276,7 +288,7 @@ class _Connection(asyncio.Protocol):
             return
         self._head_bytes += len(name) + len(value) + 4
         if self._head_bytes > MAX_HEAD_BYTES:
-            self._refuse(_HEAD_TOO_LARGE)
+            self._refuse(self._front.own_error(_HEAD_TOO_LARGE))
             return
         name = name.lower()
         # The first of a repeated header counts, as aiohttp's `headers.get` has it.
@@ -302,7 +314,7 @@ class _Connection(asyncio.Protocol):
         request.keep_alive = parser.should_keep_alive()
         request.http10 = parser.get_http_version() == "1.0"
         if parser.should_upgrade():
-            request.answer = _UPGRADE
+            request.answer = self._front.own_error(_UPGRADE)
         if request.answer is not None:  # 413 by Content-Length: do not wait for the body
             self._refuse(request.answer)
         elif request.continue_expected and not self._queue and not self._busy:
@@ -380,11 +392,11 @@ class _Connection(asyncio.Protocol):
             try:
                 path = httptools.parse_url(request.url).path.decode("latin-1")
             except httptools.HttpParserInvalidURLError:  # llhttp let it through; not a URL
-                return _BAD_TARGET
+                return self._front.own_error(_BAD_TARGET)
             if (unquote(path) if "%" in path else path) != VALIDATIONS_PATH:
-                return _NOT_FOUND
+                return self._front.own_error(_NOT_FOUND)
         if request.method != "POST":
-            return _NOT_ALLOWED
+            return self._front.own_error(_NOT_ALLOWED)
         try:
             return await self._api.answer(
                 request.method, path, _text(request.terminal_id), _text(request.timestamp),
@@ -392,7 +404,7 @@ class _Connection(asyncio.Protocol):
         except Exception:  # a bug: answer it and drop the connection, do not hang it
             log.exception("terminal front: validation failed")
             request.keep_alive = False
-            return Answer(500, error_body("internal_error"))
+            return self._front.own_error(Answer(500, error_body("internal_error")))
 
     def _write(self, request: _Request, answer: Answer, close: bool) -> None:
         transport = self._transport

@@ -5,7 +5,7 @@ objects, router, middleware and stream writer (docs/benchmarks.md). This front i
 `asyncio.Protocol` per connection feeding `httptools` (llhttp, the parser of Node.js and
 uvicorn) and writing each answer as one buffer; everything a validation means is
 `TerminalApi`, shared with aiohttp's handler, so both ports answer a terminal with the
-same bytes (protocol §4; the reading is in docs/protocol-readings.md).
+same bytes (protocol §4; the reading is in docs/spec-readings.md).
 
 What it does, as HTTP/1.1 asks of a server:
 
@@ -15,6 +15,8 @@ What it does, as HTTP/1.1 asks of a server:
 - The head is capped at MAX_HEAD_BYTES (431) and the body at 16 KiB (413, as soon as
   `Content-Length` or the bytes received say so); an unparseable request is a 400. All
   three close the connection after the answer (the rest of the stream cannot be trusted).
+  A request target that llhttp passes but is no URL is a 400 too; the connection goes on.
+- Its own error answers count in `validator_http_errors_total`, as the API's do.
 - `Expect: 100-continue` is answered when the request is next in line and not too big.
 - HTTP/1.0 and `Connection: close` are honoured; `Date` and `Content-Length` are on
   every answer; anything but `POST /v1/validations` is 404, or 405 with `Allow: POST`.

@@ -60,25 +60,26 @@ def json_error(
                         content_type="application/json", headers=headers)
 
 
-class Refusal(NamedTuple):
-    """An error answer, ready for any front to write: status, JSON body, extra headers."""
+class Answer(NamedTuple):
+    """An answer ready for any front to write: status, JSON body, extra headers (a
+    decision is `Answer(200, body)`; `refusal` makes the errors)."""
 
     status: int
     body: bytes
     headers: dict[str, str] | None = None
 
 
-def refusal(exc: ApiError | StoreUnavailable, metrics: Metrics, retry_after_s: int) -> Refusal:
+def refusal(exc: ApiError | StoreUnavailable, metrics: Metrics, retry_after_s: int) -> Answer:
     """Render `exc` and count it (`validator_http_errors_total`; a store failure also in
     `validator_store_errors_total`, and logged)."""
     if isinstance(exc, StoreUnavailable):
         log.warning("state store unavailable: %s", exc)
         metrics.store_errors.inc()
         metrics.http_errors.labels("503", "store_unavailable").inc()
-        return Refusal(503, error_body("store_unavailable", "the state store cannot be reached"),
+        return Answer(503, error_body("store_unavailable", "the state store cannot be reached"),
                        {"Retry-After": str(retry_after_s)})
     metrics.http_errors.labels(str(exc.status), exc.error).inc()
-    return Refusal(exc.status, error_body(exc.error, exc.detail))
+    return Answer(exc.status, error_body(exc.error, exc.detail))
 
 
 # aiohttp's own errors, and the lean front's (validator/web/front.py): `error` codes.

@@ -48,8 +48,8 @@ from aiohttp import web
 
 from validator.metrics import Metrics
 from validator.web.appkeys import METRICS, SETTINGS, TERMINAL_API
-from validator.web.errors import HTTP_ERRORS, ApiError, error_body
-from validator.web.terminals import MAX_BODY_BYTES, VALIDATIONS_PATH, Answer, TerminalApi
+from validator.web.errors import HTTP_ERRORS, Answer, ApiError, error_body
+from validator.web.terminals import MAX_BODY_BYTES, VALIDATIONS_PATH, TerminalApi
 
 __all__ = ["KEEP_ALIVE_S", "MAX_HEAD_BYTES", "MAX_QUEUED", "READ_TIMEOUT_S", "TerminalFront",
            "attach"]

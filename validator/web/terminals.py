@@ -28,19 +28,16 @@ from validator.metrics import Metrics
 from validator.state.store import StoreUnavailable
 from validator.web.appkeys import TERMINAL_API
 from validator.web.auth import authenticate_terminal
-from validator.web.errors import ApiError, Refusal, refusal
+from validator.web.errors import Answer, ApiError, refusal
 from validator.web.livefeed import LiveFeed
 from validator.web.schema import parse_validation
 
-__all__ = ["MAX_BODY_BYTES", "VALIDATIONS_PATH", "Answer", "TerminalApi", "post_validation",
+__all__ = ["MAX_BODY_BYTES", "VALIDATIONS_PATH", "TerminalApi", "post_validation",
            "read_limited"]
 
 VALIDATIONS_PATH = "/v1/validations"
 MAX_BODY_BYTES = 16 * 1024
 JSON = "application/json"
-
-# What either front writes: a decision (200, no extra headers) or a `Refusal`.
-Answer = Refusal
 
 
 class TerminalApi:

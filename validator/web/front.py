@@ -130,8 +130,8 @@ def attach(app: web.Application, host: str, port: int, *, reuse_port: bool,
     async def front_ctx(app: web.Application) -> AsyncIterator[None]:
         front = TerminalFront(app[TERMINAL_API], access_log=app[SETTINGS].access_log,
                               metrics=app[METRICS])
-        bound = await front.start(host, port, reuse_port=reuse_port)
-        log.info("terminal front on http://%s:%d (pid %d)", host, bound, os.getpid())
+        await front.start(host, port, reuse_port=reuse_port)
+        log.info("terminal front on http://%s:%d (pid %d)", host, front.port, os.getpid())
         app[TERMINAL_FRONT] = front
         yield
         await front.close(grace_s)
@@ -142,8 +142,7 @@ def attach(app: web.Application, host: str, port: int, *, reuse_port: bool,
 class TerminalFront:
     """The listener: connections, the idle/slow sweep and a graceful close."""
 
-    def __init__(self, api: TerminalApi, *, access_log: bool = False,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(self, api: TerminalApi, *, metrics: Metrics, access_log: bool = False) -> None:
         self.api = api
         self.access_log = access_log
         self._metrics = metrics
@@ -153,17 +152,16 @@ class TerminalFront:
         self._all_closed = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
-        self.port = 0
+        self.port = 0  # the port bound, once started
 
-    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
-        """Listen on host:port (0: any free port); the port bound."""
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
+        """Listen on host:port (0: any free port; `self.port` says which)."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: _Connection(self, loop), host, port, reuse_port=reuse_port or None,
             backlog=1024)
         self._sweeper = loop.call_later(SWEEP_S, self._sweep)
         self.port = self._server.sockets[0].getsockname()[1]
-        return self.port
 
     def _sweep(self) -> None:
         now = time.monotonic()
@@ -174,9 +172,8 @@ class TerminalFront:
     def own_error(self, answer: Answer) -> Answer:
         """Count one of the front's own error answers (the API counts its own) in
         `validator_http_errors_total`, as every answer on this port is to a terminal."""
-        if self._metrics is not None:
-            error = HTTP_ERRORS.get(answer.status, "internal_error")
-            self._metrics.http_errors.labels(str(answer.status), error).inc()
+        error = HTTP_ERRORS.get(answer.status, "internal_error")
+        self._metrics.http_errors.labels(str(answer.status), error).inc()
         return answer
 
     def forget(self, conn: _Connection) -> None:
@@ -219,6 +216,7 @@ class _Connection(asyncio.Protocol):
         self._in_head = False
         self._queue: collections.deque[_Request] = collections.deque()
         self._busy = False  # a drain task is answering the queue
+        # Held only so that it lives: the event loop keeps weak references to tasks.
         self._drain_task: asyncio.Task[None] | None = None
         self._discard = False  # a closing answer is queued: ignore anything after it
         self._eof = False  # the peer has shut its side: close once the queue is answered

@@ -232,9 +232,35 @@ def test_card_key_cache_is_a_bounded_lru() -> None:
     assert verifier.cached_card_keys == 2
     # Strings and CMAC contexts only: the collector never walks the cache (validator/lru.py).
     assert not verifier._card_keys.tracked_by_gc()
+    assert not verifier._holder_refs.tracked_by_gc()
+    assert len(verifier._holder_refs) == 2
     uncached = CardVerifier({(REGION, 1): MK1}, PEPPER, card_key_cache_size=0)
     uncached.verify(tap_of(cards[0]), TERMINAL, NOW, TODAY)
     assert uncached.cached_card_keys == 0
+
+
+def test_a_returning_card_keeps_its_holder_ref_and_the_cache_keeps_no_ssn() -> None:
+    verifier = CardVerifier({(REGION, 1): MK1}, PEPPER)
+    cards = [new_card(serial, ssn=make_ssn(REGION, dt.date(1950, 3, serial), 13))
+             for serial in (1, 2, 3)]
+    assert len({card.ssn for card in cards}) == 3
+    for _ in range(2):
+        for card in cards:
+            assert verifier.verify(tap_of(card), TERMINAL, NOW, TODAY).holder_ref == \
+                holder_ref(PEPPER, card.ssn)
+    assert len(verifier._holder_refs) == 3
+    for name, ref in verifier._holder_refs._items.items():
+        assert not any(card.ssn in name or card.ssn in ref for card in cards)
+    # A tap whose cryptogram fails leaves no entry behind.
+    with pytest.raises(Rejected):
+        verifier.verify(dataclasses.replace(tap_of(new_card(4)), cryptogram="00" * 8),
+                        TERMINAL, NOW, TODAY)
+    assert len(verifier._holder_refs) == 3
+    # Were an issuer ever to put another SSN on a card_id, the entry would not answer it.
+    other = new_card(1, ssn=cards[1].ssn)
+    assert other.card_id == cards[0].card_id
+    assert verifier.verify(tap_of(other), TERMINAL, NOW, TODAY).holder_ref == \
+        holder_ref(PEPPER, cards[1].ssn)
 
 
 @pytest.mark.parametrize(

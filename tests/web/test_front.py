@@ -322,6 +322,21 @@ async def test_the_fronts_own_errors_are_counted_like_the_apis(service: Service)
         assert line in text, (line, [t for t in text.splitlines() if "http_errors" in t])
 
 
+@memory
+async def test_aiohttps_own_errors_are_counted_on_the_main_port(service: Service) -> None:
+    """Its router's 404 and 405 and its 413 count as the lean front's do."""
+    for method, path, body in (("GET", "/nope", b""), ("GET", "/nowhere", b""),
+                               ("PUT", PATH, b"{}"), ("POST", PATH, b"x" * 20_000)):
+        async with service.session.request(method, service.url + path, data=body) as resp:
+            assert resp.status in (404, 405, 413)
+    async with service.session.get(service.url + "/metrics") as resp:
+        text = await resp.text()
+    for status, error, count in (("404", "not_found", 2), ("405", "method_not_allowed", 1),
+                                 ("413", "payload_too_large", 1)):
+        line = f'validator_http_errors_total{{error="{error}",status="{status}"}} {count}.0'
+        assert line in text, (line, [t for t in text.splitlines() if "http_errors" in t])
+
+
 # --- Expect: 100-continue --------------------------------------------------------------
 
 

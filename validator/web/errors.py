@@ -99,6 +99,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        error = HTTP_ERRORS.get(exc.status, "http_error")
+        request.app[METRICS].http_errors.labels(str(exc.status), error).inc()  # as the lean front
         allow = exc.headers.get("Allow")  # a 405 must say what is allowed (RFC 9110 §15.5.6)
-        return json_error(exc.status, HTTP_ERRORS.get(exc.status, "http_error"), exc.reason,
+        return json_error(exc.status, error, exc.reason,
                           headers={"Allow": allow} if allow else None)

@@ -101,7 +101,8 @@ async def run_load(opts: LoadOptions) -> dict[str, Any]:
         await asyncio.sleep(max(pool.start_wall - time.time(), 0))
         setup_s = time.perf_counter() - setup_started
         print(f"set-up {setup_s:.1f} s: {len(holders)} holders (seed {seed}), "
-              f"{len(terminals)} terminals, {qr_total} QR codes pre-built; "
+              f"{terminals_line(len(terminals), opts.terminals, opts.scenario)}, "
+              f"{qr_total} QR codes pre-built; "
               f"{registration.message}", flush=True)
         loop = OpenLoop(opts.rate, opts.duration_s, traffic.send, drain_s=opts.drain_s,
                         on_tick=_progress if opts.progress else None)
@@ -120,3 +121,12 @@ async def run_load(opts: LoadOptions) -> dict[str, Any]:
         json_path, html_path = write_report(doc, opts.out_dir)
         print(f"wrote {json_path} and {html_path}", flush=True)
     return doc
+
+
+def terminals_line(used: int, asked: int, scenario: str) -> str:
+    """How many terminals run, and why not as many as asked: each signs with a secret the
+    service knows, so only the configuration's enabled terminals of the scenario's kind can."""
+    if used >= asked:
+        return f"{used} terminals"
+    return (f"{used} terminals ({asked} asked: the configuration has {used} enabled "
+            f"for {scenario})")

@@ -7,6 +7,7 @@ import threading
 import time
 
 from terminals_sim.load import OpenLoop, Outcome
+from terminals_sim.loadtest import terminals_line
 from terminals_sim.metronome import THREAD_NAME
 from terminals_sim.stats import LatencyHistogram, percentile
 
@@ -134,3 +135,9 @@ def test_percentiles() -> None:
         histogram.record(v / 1000)
     assert abs(histogram.percentile(50) - 0.050) < 0.001
     assert abs(histogram.percentile(99) - 0.099) < 0.002
+
+
+def test_the_set_up_line_says_why_fewer_terminals_run_than_asked() -> None:
+    assert terminals_line(8, 8, "bus-taps") == "8 terminals"
+    assert terminals_line(16, 20, "spot-gates") == \
+        "16 terminals (20 asked: the configuration has 16 enabled for spot-gates)"

@@ -34,7 +34,7 @@ from typing import Any
 
 from bench import machine
 from bench.ceiling import render as render_ceiling
-from bench.ceiling import run_ceiling
+from bench.ceiling import render_probes, run_ceiling, run_probe
 from bench.procs import FRONTS, PYTHON, ROOT, RedisServer, Service, Validator, cpu_list, pinned
 from bench.steps import Step, StepOptions, run_step
 from bench.summary import render_steps, render_summary, summarise
@@ -135,6 +135,7 @@ def main() -> int:
         validator.start()
         services.append(validator)
         validator.wait_ready()
+        probes = [p for p in [run_probe(validator, args.load_cpus, out, "before")] if p]
         opts = StepOptions(keys=keys, config=config, duration_s=args.step_s,
                            terminals=args.terminals, connections=args.connections,
                            load_cpus=args.load_cpus,
@@ -149,6 +150,10 @@ def main() -> int:
                     if (c := run_ceiling(validator, keys, kind, args.load_cpus, out))]
         doc["ceiling"] = ceilings
         print(render_ceiling(ceilings) if ceilings else "\n(wrk not installed: no ceiling)")
+        probes += [p for p in [run_probe(validator, args.load_cpus, out, "after")] if p]
+        doc["host_probe"] = probes
+        if probes:
+            print("\n" + render_probes(probes), flush=True)
     finally:
         for service in reversed(services):
             service.stop()

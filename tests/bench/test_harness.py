@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.ceiling import render_probes
 from bench.procs import cpu_list, cpu_seconds, process_tree, steal_seconds
 from bench.steps import Step, quantile
 from bench.summary import render_steps, summarise
@@ -90,3 +91,10 @@ def test_summary_takes_the_highest_sustained_rate_and_checks_the_targets() -> No
     passed_on_retry = [step(1000, 30.0), step(1000, 5.0, label="retry")]
     again = summarise([{**s.as_dict(1), "verdict": s.verdict(25)} for s in passed_on_retry], 25)
     assert again["qr"]["sustained_rate"] == 1000 and again["qr"]["first_failure"] is None
+
+
+def test_the_host_probe_line() -> None:
+    probes = [{"label": "before", "answered_per_s": 45749.3, "server_cpu_us": 21.4},
+              {"label": "after", "answered_per_s": 71980.0, "server_cpu_us": 13.0}]
+    assert render_probes(probes) == ("host probe (the terminal front's own 404, wrk 3 s): "
+                                     "before 45,749/s (21.4 µs), after 71,980/s (13.0 µs)")

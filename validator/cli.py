@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="also serve POST /v1/validations alone on port N, through the lean "
                         "terminal front (0: any free port); --port keeps serving it too")
     s.add_argument("--access-log", action="store_true")
+    s.add_argument("--no-dashboard", action="store_true",
+                   help="serve no operator dashboard and run no live feed (which reads "
+                        "every ledger record): for a fleet whose dashboard is elsewhere")
     s.add_argument("--workers", type=int, default=1,
                    help="worker processes sharing the port (SO_REUSEPORT); default 1")
     s.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
@@ -125,7 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError("--store memory lives in one process: --workers needs redis://")
     settings = Settings(config_dir=args.config, keys_dir=args.keys, store_url=args.store,
                         host=args.host, port=args.port, terminal_port=args.terminal_port,
-                        access_log=args.access_log)
+                        access_log=args.access_log, dashboard=not args.no_dashboard)
     return serve(settings, workers=args.workers, loop=args.loop)
 
 

@@ -45,7 +45,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
     admin.setup_routes(app)
-    dashboard.setup_routes(app)
+    if settings.dashboard:
+        dashboard.setup_routes(app)
     return app
 
 

@@ -1,0 +1,57 @@
+"""`serve --no-dashboard`: a validator of a fleet whose dashboard runs elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from tests.web.harness import WED_10, Service, age_birth, load_service_keys
+from validator.clock import FixedClock
+from validator.settings import Settings
+from validator.web.app import create_app
+from validator.web.appkeys import LIVE_FEED
+
+BUS = "T-BUS-K1-001"
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def headless(
+    request: pytest.FixtureRequest, keys_dir: Path, config_dir: Path
+) -> AsyncIterator[Service]:
+    store_url = "memory" if request.param == "memory" else request.getfixturevalue("redis_url")
+    clock = FixedClock(WED_10)
+    app = create_app(Settings(config_dir=config_dir, keys_dir=keys_dir, store_url=store_url,
+                              dashboard=False), clock=clock)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    session = aiohttp.ClientSession()
+    url = str(server.make_url("")).rstrip("/")
+    try:
+        yield Service(url=url, terminal_url=url, app=app, clock=clock, keys_dir=keys_dir,
+                      session=session, **load_service_keys(keys_dir))
+    finally:
+        await session.close()
+        await server.close()
+
+
+async def test_it_validates_and_counts_but_serves_no_dashboard_and_reads_no_ledger(
+    headless: Service,
+) -> None:
+    holder = headless.holder(age_birth(67))
+    reply = await headless.tap(BUS, holder)
+    assert reply.body["decision"] == "accept", reply.body
+    bad = await headless.validate("T-NOBODY-01", holder.qr(headless.clock.now()))
+    assert bad.status == 401  # an HTTP error with no board to tell: answered all the same
+    async with headless.session.get(headless.url + "/metrics") as resp:
+        text = await resp.text()
+    assert 'validator_decisions_total{credential="ssc_card",decision="accept"' in text
+    for path in ("/dashboard", "/v1/dashboard/snapshot", "/v1/dashboard/stream"):
+        async with headless.session.get(headless.url + path) as resp:
+            assert resp.status == 404, path
+    assert LIVE_FEED not in headless.app
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "dashboard-live-feed"]

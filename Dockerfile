@@ -2,11 +2,12 @@
 #   docker build -t ssc-validator .
 #   docker run -e STORE_URL=redis://redis:6379/0 -v /secure/keys:/keys:ro -p 8080:8080 -p 8081:8081 ssc-validator
 # Terminals go to 8081 (the lean terminal front); operators, dashboard, metrics to 8080.
+# SERVE_ARGS adds serve options, e.g. "--workers 4 --no-dashboard" for a fleet's validators.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     STORE_URL=redis://redis:6379/0 CONFIG_DIR=/app/config KEYS_DIR=/keys PORT=8080 \
-    TERMINAL_PORT=8081
+    TERMINAL_PORT=8081 SERVE_ARGS=""
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -18,4 +19,4 @@ RUN pip install --no-cache-dir . && useradd --system --uid 10001 --no-create-hom
 USER validator
 EXPOSE 8080 8081
 HEALTHCHECK --interval=10s --timeout=2s CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz')"
-CMD ["sh", "-c", "exec python -m validator serve --config \"$CONFIG_DIR\" --keys \"$KEYS_DIR\" --store \"$STORE_URL\" --host 0.0.0.0 --port \"$PORT\" --terminal-port \"$TERMINAL_PORT\""]
+CMD ["sh", "-c", "exec python -m validator serve --config \"$CONFIG_DIR\" --keys \"$KEYS_DIR\" --store \"$STORE_URL\" --host 0.0.0.0 --port \"$PORT\" --terminal-port \"$TERMINAL_PORT\" $SERVE_ARGS"]

@@ -63,26 +63,27 @@ def run_ceiling(validator: Validator, keys: Path, kind: str, load_cpus: str,
 PROBE_S = 3
 
 
-def run_probe(validator: Validator, load_cpus: str, out: Path, label: str) -> dict[str, Any] | None:
+def run_probe(validator: Validator, load_cpus: str | None, out: Path, label: str,
+              seconds: float = PROBE_S) -> dict[str, Any] | None:
     """The host's speed now: `wrk` for PROBE_S on a path the terminal front answers 404
     itself (no application work: the event loop, the parser, two system calls). On this
     VM it moved between 44,000 and 72,000 answers/s within an hour (docs/benchmarks.md,
-    sixth session); taken before and after a run, it says what the host gave that run.
-    None when `wrk` is not installed."""
+    sixth session); taken before and after a run, and for a second before each step, it
+    says what the host gave them. None when `wrk` is not installed."""
     wrk = shutil.which("wrk")
     if wrk is None:
         return None
     pids = validator.pids()
     cpu_before = cpu_seconds(pids)
     result = subprocess.run(pinned(load_cpus, [
-        wrk, "-t1", f"-c{CONNECTIONS}", f"-d{PROBE_S}s", validator.terminal_url + "/host-probe",
+        wrk, "-t1", f"-c{CONNECTIONS}", f"-d{seconds:g}s", validator.terminal_url + "/host-probe",
     ]), capture_output=True, text=True, check=True)
     cpu = cpu_seconds(pids) - cpu_before
     (out / f"probe-{label}.txt").write_text(result.stdout)
     answered = int(re.search(r"(\d+) requests in", result.stdout).group(1))  # type: ignore[union-attr]
     rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
     return {"label": label, "answered_per_s": round(float(rate.group(1)) if rate else
-                                                     answered / PROBE_S, 1),
+                                                     answered / seconds, 1),
             "server_cpu_us": round(cpu / answered * 1e6, 1) if answered else None}
 
 

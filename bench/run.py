@@ -41,6 +41,7 @@ from bench.summary import render_steps, render_summary, summarise
 from validator.keygen import init_keyset
 
 SCENARIOS = {"card": "bus-taps", "qr": "bus-qr"}
+STEP_PROBE_S = 1  # the host probe before each step (run_probe): ~50,000 answers
 DEFAULT_RATES = "500,1000,1500,2000,2500,3000,3500,4000,4500,5000,6000,7000,8000,10000"
 
 
@@ -80,8 +81,12 @@ def _ramp(validator: Validator, opts: StepOptions, kind: str, rates: list[float]
     def step(rate: float, label: str) -> Step:
         nonlocal seed
         seed += 1
+        out_dir = out / f"{kind}-{len(steps):02d}-{rate:g}"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_probe(validator, opts.load_cpus, out_dir, "step", seconds=STEP_PROBE_S)
         done = run_step(validator, opts, scenario, rate, seed=seed, label=label,
-                        out_dir=out / f"{kind}-{len(steps):02d}-{rate:g}")
+                        out_dir=out_dir)
+        done.probe_per_s = probe["answered_per_s"] if probe else None
         steps.append(done)
         print(render_steps([done], len(opts.server_cpus), p99_ms, header=False), flush=True)
         return done

@@ -62,6 +62,9 @@ class Step:
     service_ms: dict[str, float] = field(default_factory=dict)
     # time the hypervisor gave the validator's cores to someone else during the loop
     steal_s: float = 0.0
+    # the host probe just before the step (bench/ceiling.py, `run_probe`): answers/s of
+    # the front's own 404; the host's speed then, which `steal` mostly does not show
+    probe_per_s: float | None = None
 
     @property
     def cpu_us_per_validation(self) -> float:

@@ -18,7 +18,8 @@ STEAL_NOTABLE = 0.01  # from 1 % of its time taken by the host, a step's tail is
 
 _HEAD = (f"{'step':8} {'rate/s':>7} {'achieved':>8} {'p50':>7} {'p90':>7} {'p99':>7} "
          f"{'p99.9':>7} {'max':>7} {'srv p50':>7} {'srv p99':>7} {'srv busy':>8} {'µs/val':>7} "
-         f"{'gen busy':>8} {'steal':>6}  verdict")
+         f"{'gen busy':>8} {'steal':>6} {'probe':>6}  verdict")
+SLOW_PROBE = 0.8  # a step whose host probe is under 80 % of the run's best ran on a slow host
 
 
 def _ms(value: float | None) -> str:
@@ -38,12 +39,17 @@ def render_steps(steps: list[Step], server_cores: int, p99_ms: float, *, header:
             f"{lat['p99']:7.2f} {lat['p99.9']:7.2f} {lat['max']:7.1f} "
             f"{_ms(s.server_ms.get('p50'))} {_ms(s.server_ms.get('p99'))} "
             f"{s.server_busy(server_cores):8.0%} {s.cpu_us_per_validation:7.0f} "
-            f"{s.generator_busy:8.0%} {s.steal(server_cores):6.1%}  {s.verdict(p99_ms)}")
+            f"{s.generator_busy:8.0%} {s.steal(server_cores):6.1%} {_kilo(s.probe_per_s)}  "
+            f"{s.verdict(p99_ms)}")
     return "\n".join(lines)
 
 
-def _failure(step: dict[str, Any]) -> str:
-    """Why the ramp ended, and which side was saturated then."""
+def _kilo(per_s: float | None) -> str:
+    return f"{per_s / 1000:5.0f}k" if per_s is not None else f"{'-':>6}"
+
+
+def _failure(step: dict[str, Any], best_probe: float | None = None) -> str:
+    """Why the ramp ended, which side was saturated then, and whether the host was slow."""
     server, generator = step["server_busy"], step["generator_busy"]
     # An asyncio process is effectively saturated at ~80 %: the rest is its idle polling.
     bound = ("the validator's core was saturated" if server >= 0.8 and server >= generator else
@@ -53,11 +59,16 @@ def _failure(step: dict[str, Any]) -> str:
     stolen = step.get("steal", 0.0)
     if stolen >= STEAL_NOTABLE:
         bound += f"; the host took {stolen:.1%} of the validator's core time"
+    probe = step.get("probe_per_s")
+    if probe and best_probe and probe < SLOW_PROBE * best_probe:
+        bound += (f"; the host probe before it answered {probe:,.0f}/s, "
+                  f"{1 - probe / best_probe:.0%} below the run's best")
     return (f"{step['rate']:.0f}/s: {step['verdict']} (validator {server:.0%} busy, "
             f"generator {generator:.0%}: {bound})")
 
 
-def _kind_summary(steps: list[dict[str, Any]]) -> dict[str, Any]:
+def _kind_summary(steps: list[dict[str, Any]], best_probe: float | None = None
+                  ) -> dict[str, Any]:
     ramp = [s for s in steps if s["label"] in ("ramp", "retry")]
     ok = [s for s in ramp if s["verdict"] == "ok"]
     best = max(ok, key=lambda s: s["rate"], default=None)
@@ -70,7 +81,7 @@ def _kind_summary(steps: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_us_at_sustained": best["cpu_us_per_validation"] if best else None,
         "server_busy_at_sustained": best["server_busy"] if best else None,
         "p99_ms_at_sustained": best["latency_ms"]["p99"] if best else None,
-        "first_failure": _failure(failed[-1]) if failed else None,
+        "first_failure": _failure(failed[-1], best_probe) if failed else None,
         "p50_ms_at_1000": at_1000[0]["latency_ms"]["p50"] if at_1000 else None,
         "server_p50_ms_at_1000": at_1000[0]["server_ms"].get("p50") if at_1000 else None,
         # the same without the generator's timer lag (lean generator only)
@@ -85,10 +96,11 @@ def _kind_summary(steps: list[dict[str, Any]]) -> dict[str, Any]:
 def summarise(steps: list[dict[str, Any]], p99_ms: float) -> dict[str, Any]:
     kinds = {"card": "bus-taps", "qr": "bus-qr"}
     summary: dict[str, Any] = {"p99_limit_ms": p99_ms}
+    best_probe = max((s["probe_per_s"] for s in steps if s.get("probe_per_s")), default=None)
     for kind, scenario in kinds.items():
         mine = [s for s in steps if s["scenario"] == scenario]
         if mine:
-            summary[kind] = _kind_summary(mine)
+            summary[kind] = _kind_summary(mine, best_probe)
     checks = []
     if "qr" in summary:
         qr = summary["qr"]

@@ -51,7 +51,19 @@ def test_a_failed_step_says_when_the_host_took_the_validators_time() -> None:
         docs = [{**x.as_dict(1), "verdict": x.verdict(25)} for x in (step(2000, 5.0), s)]
         failure = summarise(docs, 25)["qr"]["first_failure"]
         assert ("the host took 4.0% of the validator's core time" in failure) is noted, failure
-    assert " 4.0%  p99 40.0 ms" in render_steps([robbed], 1, 25)
+    assert " 4.0%      -  p99 40.0 ms" in render_steps([robbed], 1, 25)
+
+
+def test_a_failed_step_says_when_the_host_probe_before_it_was_slow() -> None:
+    fast, slow = step(2000, 5.0), step(3000, 40.0)
+    fast.probe_per_s, slow.probe_per_s = 70_000.0, 44_000.0
+    docs = [{**x.as_dict(1), "verdict": x.verdict(25)} for x in (fast, slow)]
+    failure = summarise(docs, 25)["qr"]["first_failure"]
+    assert "the host probe before it answered 44,000/s, 37% below the run's best" in failure
+    assert "   44k  p99 40.0 ms" in render_steps([slow], 1, 25)
+    slow.probe_per_s = 60_000.0  # within 20 % of the best: nothing to say
+    docs = [{**x.as_dict(1), "verdict": x.verdict(25)} for x in (fast, slow)]
+    assert "probe" not in summarise(docs, 25)["qr"]["first_failure"]
 
 
 def test_histogram_quantiles() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from bench.steps import Step
@@ -19,7 +20,7 @@ STEAL_NOTABLE = 0.01  # from 1 % of its time taken by the host, a step's tail is
 _HEAD = (f"{'step':8} {'rate/s':>7} {'achieved':>8} {'p50':>7} {'p90':>7} {'p99':>7} "
          f"{'p99.9':>7} {'max':>7} {'srv p50':>7} {'srv p99':>7} {'srv busy':>8} {'µs/val':>7} "
          f"{'gen busy':>8} {'steal':>6} {'probe':>6}  verdict")
-SLOW_PROBE = 0.8  # a step whose host probe is under 80 % of the run's best ran on a slow host
+SLOW_PROBE = 0.8  # a step whose host probe is under 80 % of the run's median: a slow host
 
 
 def _ms(value: float | None) -> str:
@@ -48,7 +49,7 @@ def _kilo(per_s: float | None) -> str:
     return f"{per_s / 1000:5.0f}k" if per_s is not None else f"{'-':>6}"
 
 
-def _failure(step: dict[str, Any], best_probe: float | None = None) -> str:
+def _failure(step: dict[str, Any], usual_probe: float | None = None) -> str:
     """Why the ramp ended, which side was saturated then, and whether the host was slow."""
     server, generator = step["server_busy"], step["generator_busy"]
     # An asyncio process is effectively saturated at ~80 %: the rest is its idle polling.
@@ -60,14 +61,14 @@ def _failure(step: dict[str, Any], best_probe: float | None = None) -> str:
     if stolen >= STEAL_NOTABLE:
         bound += f"; the host took {stolen:.1%} of the validator's core time"
     probe = step.get("probe_per_s")
-    if probe and best_probe and probe < SLOW_PROBE * best_probe:
+    if probe and usual_probe and probe < SLOW_PROBE * usual_probe:
         bound += (f"; the host probe before it answered {probe:,.0f}/s, "
-                  f"{1 - probe / best_probe:.0%} below the run's best")
+                  f"{1 - probe / usual_probe:.0%} below the run's median")
     return (f"{step['rate']:.0f}/s: {step['verdict']} (validator {server:.0%} busy, "
             f"generator {generator:.0%}: {bound})")
 
 
-def _kind_summary(steps: list[dict[str, Any]], best_probe: float | None = None
+def _kind_summary(steps: list[dict[str, Any]], usual_probe: float | None = None
                   ) -> dict[str, Any]:
     ramp = [s for s in steps if s["label"] in ("ramp", "retry")]
     ok = [s for s in ramp if s["verdict"] == "ok"]
@@ -81,7 +82,7 @@ def _kind_summary(steps: list[dict[str, Any]], best_probe: float | None = None
         "cpu_us_at_sustained": best["cpu_us_per_validation"] if best else None,
         "server_busy_at_sustained": best["server_busy"] if best else None,
         "p99_ms_at_sustained": best["latency_ms"]["p99"] if best else None,
-        "first_failure": _failure(failed[-1], best_probe) if failed else None,
+        "first_failure": _failure(failed[-1], usual_probe) if failed else None,
         "p50_ms_at_1000": at_1000[0]["latency_ms"]["p50"] if at_1000 else None,
         "server_p50_ms_at_1000": at_1000[0]["server_ms"].get("p50") if at_1000 else None,
         # the same without the generator's timer lag (lean generator only)
@@ -96,11 +97,12 @@ def _kind_summary(steps: list[dict[str, Any]], best_probe: float | None = None
 def summarise(steps: list[dict[str, Any]], p99_ms: float) -> dict[str, Any]:
     kinds = {"card": "bus-taps", "qr": "bus-qr"}
     summary: dict[str, Any] = {"p99_limit_ms": p99_ms}
-    best_probe = max((s["probe_per_s"] for s in steps if s.get("probe_per_s")), default=None)
+    probes = [s["probe_per_s"] for s in steps if s.get("probe_per_s")]
+    usual_probe = statistics.median(probes) if probes else None  # the host, most of the run
     for kind, scenario in kinds.items():
         mine = [s for s in steps if s["scenario"] == scenario]
         if mine:
-            summary[kind] = _kind_summary(mine, best_probe)
+            summary[kind] = _kind_summary(mine, usual_probe)
     checks = []
     if "qr" in summary:
         qr = summary["qr"]

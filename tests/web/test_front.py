@@ -322,6 +322,7 @@ async def test_the_fronts_own_errors_are_counted_like_the_apis(service: Service)
         assert line in text, (line, [t for t in text.splitlines() if "http_errors" in t])
 
 
+@pytest.mark.parametrize("front", ["aiohttp"])
 @memory
 async def test_aiohttps_own_errors_are_counted_on_the_main_port(service: Service) -> None:
     """Its router's 404 and 405 and its 413 count as the lean front's do."""

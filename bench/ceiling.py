@@ -14,10 +14,11 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench.procs import PYTHON, ROOT, Validator, cpu_seconds, pinned
 
+WRK = "wrk"
 DURATION_S = 10
 CONNECTIONS = 64
 # Requests prepared per kind: more than DURATION_S at the fastest rate seen here (card
@@ -29,35 +30,50 @@ PREPARED = {"card": 200_000, "qr": 80_000}
 def run_ceiling(validator: Validator, keys: Path, kind: str, load_cpus: str,
                 out: Path) -> dict[str, Any] | None:
     """Saturate the validator with `kind` requests; None when `wrk` is not installed."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
+    if shutil.which(WRK) is None:
         return None
     requests = out / f"wrk-{kind}.tsv"
     prepared = PREPARED.get(kind, 80_000)
     subprocess.run([PYTHON, "-m", "bench.wrk_requests", "--keys", str(keys), "--kind", kind,
                     "--n", str(prepared), "--out", str(requests)], cwd=ROOT, check=True,
                    capture_output=True)
+    run = _wrk(validator, load_cpus, DURATION_S, [
+        "-s", str(ROOT / "bench" / "wrk_replay.lua"), "--latency", validator.terminal_url,
+        "--", str(requests)])
+    (out / f"wrk-{kind}.txt").write_text(run.stdout)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", run.stdout)
+    return {
+        "kind": kind,
+        "answered_per_s": run.per_s,
+        "replayed": max(0, run.answered - prepared),
+        "server_cpu_us_per_validation": run.cpu_us,
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "wrk": {q: _ms(run.stdout, q) for q in ("50%", "99%")},
+    }
+
+
+class _WrkRun(NamedTuple):
+    stdout: str
+    answered: int
+    per_s: float  # wrk's own Requests/sec: over its run, not its Lua set-up
+    cpu_us: float | None  # the validator's CPU per answer
+
+
+def _wrk(validator: Validator, load_cpus: str | None, seconds: float,
+         args: list[str]) -> _WrkRun:
+    """One `wrk` run (64 connections, one thread) against the validator, and its CPU."""
     pids = validator.pids()
     cpu_before, started = cpu_seconds(pids), time.monotonic()
     result = subprocess.run(pinned(load_cpus, [
-        wrk, "-t1", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "-s",
-        str(ROOT / "bench" / "wrk_replay.lua"), "--latency", validator.terminal_url, "--",
-        str(requests),
+        WRK, "-t1", f"-c{CONNECTIONS}", f"-d{seconds:g}s", *args,
     ]), capture_output=True, text=True, check=True)
     cpu = cpu_seconds(pids) - cpu_before
     elapsed = time.monotonic() - started
-    (out / f"wrk-{kind}.txt").write_text(result.stdout)
     answered = int(re.search(r"(\d+) requests in", result.stdout).group(1))  # type: ignore[union-attr]
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)  # over wrk's own run
-    return {
-        "kind": kind,
-        "answered_per_s": round(float(rate.group(1)) if rate else answered / elapsed, 1),
-        "replayed": max(0, answered - prepared),
-        "server_cpu_us_per_validation": round(cpu / answered * 1e6, 1),
-        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-        "wrk": {q: _ms(result.stdout, q) for q in ("50%", "99%")},
-    }
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    return _WrkRun(result.stdout, answered,
+                   round(float(rate.group(1)) if rate else answered / elapsed, 1),
+                   round(cpu / answered * 1e6, 1) if answered else None)
 
 
 PROBE_S = 3
@@ -70,21 +86,11 @@ def run_probe(validator: Validator, load_cpus: str | None, out: Path, label: str
     VM it moved between 44,000 and 72,000 answers/s within an hour (docs/benchmarks.md,
     sixth session); taken before and after a run, and for a second before each step, it
     says what the host gave them. None when `wrk` is not installed."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
+    if shutil.which(WRK) is None:
         return None
-    pids = validator.pids()
-    cpu_before = cpu_seconds(pids)
-    result = subprocess.run(pinned(load_cpus, [
-        wrk, "-t1", f"-c{CONNECTIONS}", f"-d{seconds:g}s", validator.terminal_url + "/host-probe",
-    ]), capture_output=True, text=True, check=True)
-    cpu = cpu_seconds(pids) - cpu_before
-    (out / f"probe-{label}.txt").write_text(result.stdout)
-    answered = int(re.search(r"(\d+) requests in", result.stdout).group(1))  # type: ignore[union-attr]
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-    return {"label": label, "answered_per_s": round(float(rate.group(1)) if rate else
-                                                     answered / seconds, 1),
-            "server_cpu_us": round(cpu / answered * 1e6, 1) if answered else None}
+    run = _wrk(validator, load_cpus, seconds, [validator.terminal_url + "/host-probe"])
+    (out / f"probe-{label}.txt").write_text(run.stdout)
+    return {"label": label, "answered_per_s": run.per_s, "server_cpu_us": run.cpu_us}
 
 
 def render_probes(probes: list[dict[str, Any]]) -> str:

@@ -9,6 +9,7 @@ HTTP tests hold for either port.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -77,9 +78,17 @@ async def service(
     request: pytest.FixtureRequest, keys_dir: Path, config_dir: Path, front: str
 ) -> AsyncIterator[Service]:
     store_url = "memory" if request.param == "memory" else request.getfixturevalue("redis_url")
+    async with serving(Settings(config_dir=config_dir, keys_dir=keys_dir,
+                                store_url=store_url), front) as service:
+        yield service
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, front: str = "aiohttp") -> AsyncIterator[Service]:
+    """The app of `settings` served on loopback, its clock fixed at WED_10."""
     clock = FixedClock(WED_10)
-    app = create_app(Settings(config_dir=config_dir, keys_dir=keys_dir, store_url=store_url),
-                     clock=clock)
+    keys_dir = settings.keys_dir
+    app = create_app(settings, clock=clock)
     if front == "lean":
         attach(app, "127.0.0.1", 0, reuse_port=False, grace_s=5.0)
     server = TestServer(app, host="127.0.0.1")

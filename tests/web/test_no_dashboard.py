@@ -6,14 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
-from tests.web.harness import WED_10, Service, age_birth, load_service_keys
-from validator.clock import FixedClock
+from tests.web.conftest import serving
+from tests.web.harness import Service, age_birth
 from validator.settings import Settings
-from validator.web.app import create_app
 from validator.web.appkeys import LIVE_FEED
 
 BUS = "T-BUS-K1-001"
@@ -24,19 +21,9 @@ async def headless(
     request: pytest.FixtureRequest, keys_dir: Path, config_dir: Path
 ) -> AsyncIterator[Service]:
     store_url = "memory" if request.param == "memory" else request.getfixturevalue("redis_url")
-    clock = FixedClock(WED_10)
-    app = create_app(Settings(config_dir=config_dir, keys_dir=keys_dir, store_url=store_url,
-                              dashboard=False), clock=clock)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    session = aiohttp.ClientSession()
-    url = str(server.make_url("")).rstrip("/")
-    try:
-        yield Service(url=url, terminal_url=url, app=app, clock=clock, keys_dir=keys_dir,
-                      session=session, **load_service_keys(keys_dir))
-    finally:
-        await session.close()
-        await server.close()
+    async with serving(Settings(config_dir=config_dir, keys_dir=keys_dir, store_url=store_url,
+                                dashboard=False)) as service:
+        yield service
 
 
 async def test_it_validates_and_counts_but_serves_no_dashboard_and_reads_no_ledger(

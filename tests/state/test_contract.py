@@ -18,6 +18,7 @@ import pytest
 
 from validator.clock import FixedClock
 from validator.policy.types import Category
+from validator.state import memory as memory_module
 from validator.state.memory import MemoryStore
 from validator.state.store import (
     IDEMPOTENCY_TTL_S,
@@ -275,6 +276,41 @@ async def test_audit_reads_newest_first(store: Store) -> None:
     ]
 
 
+# --- the live feed's lease, published board and error stream ---------------------------
+
+
+async def test_feed_lease_is_exclusive_renewable_and_released_only_by_its_holder(
+    store: Store,
+) -> None:
+    assert await store.feed_lease("host/1/aa", 3.0) is True
+    assert await store.feed_lease("host/2/bb", 3.0) is False
+    assert await store.feed_lease("host/1/aa", 3.0) is True  # renewed by its holder
+    await store.feed_release("host/2/bb")  # not the holder: nothing happens
+    assert await store.feed_lease("host/2/bb", 3.0) is False
+    await store.feed_release("host/1/aa")
+    assert await store.feed_lease("host/2/bb", 3.0) is True
+    assert await store.feed_lease("host/1/aa", 3.0) is False
+
+
+async def test_feed_board_is_what_was_published_last(store: Store) -> None:
+    assert await store.feed_board() is None
+    await store.feed_publish(b'{"seq":1}', 3.0)
+    await store.feed_publish(b'{"seq":2}', 3.0)
+    assert await store.feed_board() == b'{"seq":2}'
+
+
+async def test_feed_errors_page_in_order(store: Store) -> None:
+    assert await store.feed_errors_read() == []
+    ids = [await store.feed_errors_add(b"[%d]" % n) for n in range(5)]
+    assert len(set(ids)) == 5
+    assert [e for _, e in await store.feed_errors_read()] == [b"[%d]" % n for n in range(5)]
+    assert await store.feed_errors_read(ids[1], 2) == [(ids[2], b"[2]"), (ids[3], b"[3]")]
+    assert await store.feed_errors_read(ids[4]) == []
+    assert await store.feed_errors_read(count=0) == []
+    with pytest.raises(ValueError):
+        await store.feed_errors_read("not-an-id")
+
+
 # --- eligibility registry and blocks ---------------------------------------------------
 
 
@@ -398,6 +434,31 @@ async def test_memory_store_expires_by_its_clock(fixed_clock: FixedClock) -> Non
     fixed_clock.set(1_795_000_000 + USAGE_TTL_S)
     snap = await store.snapshot(query("r-00000001"))
     assert (snap.entered_today, snap.concession_rides_today, snap.atc_high) == (False, 0, 3)
+
+
+async def test_memory_feed_lease_and_board_expire_by_its_clock(
+    fixed_clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = MemoryStore(fixed_clock)
+    assert await store.feed_lease("host/1/aa", 3.0)
+    await store.feed_publish(b"{}", 3.0)
+    fixed_clock.advance(2.9)
+    assert not await store.feed_lease("host/2/bb", 3.0)
+    assert await store.feed_lease("host/1/aa", 3.0)  # renewed: 3 s from now
+    fixed_clock.advance(2.9)
+    assert await store.feed_board() is None  # published 5.8 s ago
+    assert not await store.feed_lease("host/2/bb", 3.0)
+    fixed_clock.advance(0.1)
+    assert await store.feed_lease("host/2/bb", 3.0)  # the holder stalled: taken over
+
+
+async def test_memory_feed_errors_keep_the_newest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory_module, "FEED_ERRORS_KEPT", 3)
+    store = MemoryStore()
+    ids = [await store.feed_errors_add(b"[%d]" % n) for n in range(5)]
+    assert await store.feed_errors_read() == [(ids[2], b"[2]"), (ids[3], b"[3]"),
+                                              (ids[4], b"[4]")]
+    assert await store.feed_errors_read(ids[0]) == await store.feed_errors_read()
 
 
 # --- speculative commits (decided without a snapshot) ----------------------------------

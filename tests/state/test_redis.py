@@ -24,6 +24,7 @@ from tests.conftest import RedisServer
 from tests.state.test_contract import CARD_ID, CARD_NO, DAY, OPENED, REF, SPOT, commit, query
 from validator.policy.types import Category
 from validator.state import keys
+from validator.state import redis as redis_module
 from validator.state.redis import RedisStore
 from validator.state.store import (
     IDEMPOTENCY_TTL_S,
@@ -70,6 +71,12 @@ def every_call(store: RedisStore) -> list[Callable[[], Awaitable[Any]]]:
         lambda: store.ledger_read(DAY),
         lambda: store.audit_append(b"x"),
         store.audit_read,
+        lambda: store.feed_lease("host/1/aa", 3.0),
+        lambda: store.feed_release("host/1/aa"),
+        lambda: store.feed_publish(b"{}", 3.0),
+        store.feed_board,
+        lambda: store.feed_errors_add(b"[]"),
+        store.feed_errors_read,
     ]
 
 
@@ -99,6 +106,28 @@ async def test_forgotten_scripts_are_loaded_again(
     assert isinstance(await store.commit(commit("r-00000002")), Committed)
     assert await store.put_holders([(REF, ())]) == [False]
     assert len(await store.ledger_read(DAY)) == 2  # NOSCRIPT ran nothing: no double entry
+
+
+async def test_feed_lease_and_board_expire_and_errors_are_capped(
+    store: RedisStore, raw: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert await store.feed_lease("host/1/aa", 0.2)
+    await store.feed_publish(b"{}", 0.2)
+    assert 0 < await raw.pttl(keys.FEED_LEASE) <= 200
+    assert 0 < await raw.pttl(keys.FEED_BOARD) <= 200
+    await store.feed_release("host/2/bb")
+    assert await raw.get(keys.FEED_LEASE) == b"host/1/aa"
+    await asyncio.sleep(0.3)
+    assert await store.feed_board() is None
+    assert await store.feed_lease("host/2/bb", 3.0)  # the holder stalled: taken over
+    monkeypatch.setattr(redis_module, "FEED_ERRORS_KEPT", 10)
+    for n in range(500):
+        await store.feed_errors_add(b"[%d]" % n)
+    kept = await raw.xlen(keys.FEED_ERRORS)
+    # MAXLEN ~ trims whole stream nodes (100 entries each by default): about the cap.
+    assert 10 <= kept <= 200, kept
+    newest = await store.feed_errors_read(count=1000)
+    assert newest[-1][1] == b"[499]" and len(newest) == kept
 
 
 async def test_hung_server_times_out(redis_server: RedisServer, store: RedisStore) -> None:

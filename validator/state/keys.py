@@ -22,6 +22,11 @@ from validator.values import value
 PREFIX = "v1:"
 
 AUDIT = PREFIX + "audit"
+# The live feed (validator/web/livefeed.py): who reads the ledger, what it saw, and the
+# HTTP errors every process answered (no personal data in any of them).
+FEED_LEASE = PREFIX + "feed:lease"
+FEED_BOARD = PREFIX + "feed:board"
+FEED_ERRORS = PREFIX + "feed:errors"
 
 
 def idempotency(terminal_id: str, request_id: str) -> str:

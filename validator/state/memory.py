@@ -23,6 +23,7 @@ from validator.policy.types import Category
 from validator.state import keys
 from validator.state.keys import CommitKeys, SnapshotKeys
 from validator.state.store import (
+    FEED_ERRORS_KEPT,
     IDEMPOTENCY_TTL_S,
     NONCE_TTL_S,
     USAGE_TTL_S,
@@ -98,6 +99,12 @@ class _Stream:
         stop = start + max(count, 0)
         return list(zip(self.names[start:stop], self.entries[start:stop], strict=True))
 
+    def trim(self, kept: int) -> None:
+        """Drop the oldest entries beyond `kept` (XADD … MAXLEN)."""
+        extra = len(self.entries) - kept
+        if extra > 0:
+            del self.ids[:extra], self.names[:extra], self.entries[:extra]
+
     def newest(self, count: int) -> list[tuple[str, bytes]]:
         start = max(len(self.entries) - max(count, 0), 0)
         pairs = zip(self.names[start:], self.entries[start:], strict=True)
@@ -119,6 +126,9 @@ class MemoryStore:
         self._blocks: dict[str, Block] = {}
         self._ledgers: dict[dt.date, _Stream] = {}
         self._audit = _Stream()
+        self._feed_lease: _Expiring[str] = _Expiring()
+        self._feed_board: _Expiring[bytes] = _Expiring()
+        self._feed_errors = _Stream()
 
     # --- the decision path ---
 
@@ -258,6 +268,36 @@ class MemoryStore:
     async def audit_read(self, count: int = 100) -> list[tuple[str, bytes]]:
         """The newest `count` audit entries, newest first."""
         return self._audit.newest(count)
+
+    # --- the live feed's coordination ---
+
+    async def feed_lease(self, holder: str, ttl_s: float) -> bool:
+        now = self._clock.now()
+        current = self._feed_lease.get(keys.FEED_LEASE, now)
+        if current is not None and current != holder:
+            return False
+        self._feed_lease.set(keys.FEED_LEASE, holder, now, ttl_s)
+        return True
+
+    async def feed_release(self, holder: str) -> None:
+        if self._feed_lease.get(keys.FEED_LEASE, self._clock.now()) == holder:
+            self._feed_lease.delete(keys.FEED_LEASE)
+
+    async def feed_publish(self, board: bytes, ttl_s: float) -> None:
+        self._feed_board.set(keys.FEED_BOARD, board, self._clock.now(), ttl_s)
+
+    async def feed_board(self) -> bytes | None:
+        return self._feed_board.get(keys.FEED_BOARD, self._clock.now())
+
+    async def feed_errors_add(self, entry: bytes) -> str:
+        entry_id = self._feed_errors.add(self._clock.now(), entry)
+        self._feed_errors.trim(FEED_ERRORS_KEPT)
+        return entry_id
+
+    async def feed_errors_read(
+        self, after: str | None = None, count: int = 1000
+    ) -> list[tuple[str, bytes]]:
+        return self._feed_errors.after(after, count)
 
     # --- lifecycle ---
 

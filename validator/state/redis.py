@@ -49,6 +49,7 @@ from validator.state.keys import CommitKeys, SnapshotKeys
 from validator.state.resp import NoScriptError as RespNoScript
 from validator.state.resp import RespClient, RespError
 from validator.state.store import (
+    FEED_ERRORS_KEPT,
     IDEMPOTENCY_TTL_S,
     NONCE_TTL_S,
     USAGE_TTL_S,
@@ -80,6 +81,8 @@ class _Script:
 
 _COMMIT = _Script.named("commit.lua")
 _PUT_HOLDERS = _Script.named("put_holders.lua")
+_LEASE = _Script.named("lease.lua")
+_RELEASE = _Script.named("release.lua")
 
 
 class _HotPathBoundary:
@@ -325,6 +328,48 @@ class RedisStore:
         async with self._call():
             return codec.decode_entries(await self._client.xrevrange(keys.AUDIT, "+", "-", count))
 
+    # --- the live feed's coordination (redis-py: once a tick, not per validation) ---
+
+    async def feed_lease(self, holder: str, ttl_s: float) -> bool:
+        """Take or keep the lease: one script, so that no two holders both see it free."""
+        async with self._call():
+            answer = await self._eval(_LEASE, (keys.FEED_LEASE,), (holder, _ms(ttl_s)))
+            return bool(int(answer))
+
+    async def feed_release(self, holder: str) -> None:
+        async with self._call():
+            await self._eval(_RELEASE, (keys.FEED_LEASE,), (holder,))
+
+    async def feed_publish(self, board: bytes, ttl_s: float) -> None:
+        async with self._call():
+            await self._client.set(keys.FEED_BOARD, board, px=_ms(ttl_s))
+
+    async def feed_board(self) -> bytes | None:
+        async with self._call():
+            raw = await self._client.get(keys.FEED_BOARD)
+            if raw is not None and not isinstance(raw, bytes):
+                raise TypeError("the published board is not a string")
+            return raw
+
+    async def feed_errors_add(self, entry: bytes) -> str:
+        """XADD with MAXLEN ~: Redis trims whole nodes, so a few more may stay."""
+        async with self._call():
+            entry_id = await self._client.xadd(keys.FEED_ERRORS, {"r": entry},
+                                               maxlen=FEED_ERRORS_KEPT, approximate=True)
+            return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+
+    async def feed_errors_read(
+        self, after: str | None = None, count: int = 1000
+    ) -> list[tuple[str, bytes]]:
+        if after is not None:
+            keys.parse_entry_id(after)  # a malformed id is the caller's ValueError
+        if count <= 0:
+            return []
+        start = "-" if after is None else "(" + after
+        async with self._call():
+            return codec.decode_entries(
+                await self._client.xrange(keys.FEED_ERRORS, start, "+", count))
+
     # --- lifecycle ---
 
     async def ping(self) -> None:
@@ -339,3 +384,8 @@ class RedisStore:
             await self._bulk.close()
         with contextlib.suppress(RedisError, OSError):
             await self._client.aclose()
+
+
+def _ms(seconds: float) -> int:
+    """A ttl in whole milliseconds, at least one (PX 0 is an error)."""
+    return max(1, round(seconds * 1000))

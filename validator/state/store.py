@@ -25,6 +25,7 @@ from validator.values import value
 NONCE_TTL_S = 300  # protocol §2: remember a spent nonce for at least 120 s
 IDEMPOTENCY_TTL_S = 24 * 3600  # protocol §4: identical answer within 24 h
 USAGE_TTL_S = 3 * 24 * 3600  # per-day counters outlive their day, then expire
+FEED_ERRORS_KEPT = 10_000  # entries (one per process and tick with errors): hours of them
 
 BlockKind = Literal["card", "holder"]
 
@@ -172,6 +173,35 @@ class Store(Protocol):
 
     async def audit_read(self, count: int = 100) -> list[tuple[str, bytes]]:
         """The newest `count` audit entries, newest first."""
+        ...
+
+    # --- the live feed's coordination: one process of a deployment reads the ledger ---
+    async def feed_lease(self, holder: str, ttl_s: float) -> bool:
+        """Take the lease if it is free, or keep it if `holder` has it: True if `holder`
+        holds it for `ttl_s` from now, False if another holder does."""
+        ...
+
+    async def feed_release(self, holder: str) -> None:
+        """Give the lease up if `holder` has it (at shutdown: a successor need not wait)."""
+        ...
+
+    async def feed_publish(self, board: bytes, ttl_s: float) -> None:
+        """Publish the leader's board (one JSON document), readable for `ttl_s`."""
+        ...
+
+    async def feed_board(self) -> bytes | None:
+        """The latest published board, or None if none was published within its ttl."""
+        ...
+
+    async def feed_errors_add(self, entry: bytes) -> str:
+        """Append one process's HTTP errors of a tick; the stream keeps about the newest
+        `FEED_ERRORS_KEPT` entries."""
+        ...
+
+    async def feed_errors_read(
+        self, after: str | None = None, count: int = 1000
+    ) -> list[tuple[str, bytes]]:
+        """Entries of the error stream in order, after id `after` (exclusive)."""
         ...
 
     # --- lifecycle ---

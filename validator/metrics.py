@@ -57,6 +57,10 @@ class Metrics:
         self.store_up = Gauge(
             "validator_store_up", "1 if the last store ping answered, else 0",
             registry=self.registry)
+        self.feed_leader = Gauge(
+            "validator_live_feed_leader",
+            "1 if this process reads the ledger for the dashboard's board, else 0",
+            registry=self.registry)
         self.terminal_last_seen = Gauge(
             "validator_terminal_last_seen_timestamp_seconds",
             "Unix time of the terminal's latest ledgered decision (any validator process)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 import pytest
 
@@ -12,9 +13,16 @@ from tests.web.harness import CONFIG_DIR, WED_10
 from validator.clock import FixedClock
 from validator.config import load_config
 from validator.metrics import Metrics
-from validator.state.store import Commit, Store
+from validator.state.store import Commit, Store, StoreUnavailable
 from validator.web.live import LiveBoard
-from validator.web.livefeed import BATCH, LatencyWindow, LiveFeed, quantile
+from validator.web.livefeed import (
+    BATCH,
+    MAX_FOREIGN_ERRORS,
+    ErrorTally,
+    LatencyWindow,
+    LiveFeed,
+    quantile,
+)
 
 DAY = dt.date(2026, 12, 2)
 
@@ -81,3 +89,181 @@ def test_latency_window_forgets_old_observations() -> None:
     fast = window.observe(WED_10 + 61, metrics)  # the slow start is before the window
     assert fast["count"] == 100 and fast["p99_ms"] is not None and fast["p99_ms"] < 0.5
     assert window.observe(WED_10 + 95, metrics)["count"] == 0  # nothing new for a minute
+
+
+# --- one reader per deployment: the lease, the shared board, the error stream ----------
+
+
+def ledger_reads(feed: LiveFeed) -> float:
+    """How many ledger reads this feed's process made (its store-call histogram)."""
+    for family in feed.metrics.store_round_trip_seconds.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_count") and sample.labels["op"] == "ledger_read":
+                return sample.value
+    return 0.0
+
+
+def terminal(snapshot: dict[str, Any], tid: str) -> dict[str, Any]:
+    return next(t for t in snapshot["terminals"] if t["id"] == tid)
+
+
+async def test_one_feed_reads_the_ledger_and_the_others_show_its_board(store: Store) -> None:
+    clock = FixedClock(WED_10)
+    leader, follower = make_feed(store, clock), make_feed(store, clock)
+    await leader.tick()
+    await follower.tick()
+    assert leader.leading and not follower.leading
+    assert follower.snapshot["feed"] == {"role": "follower", "board_age_s": 0.0}
+    await append(store, DAY, 5, WED_10)
+    await leader.tick()
+    await follower.tick()
+    for feed in (leader, follower):
+        assert feed.snapshot["totals"]["accepted"] == 5
+        assert terminal(feed.snapshot, "T-BUS-K1-001")["requests"] == 5
+        assert feed.snapshot["store"]["ok"] is True and "latency" in feed.snapshot
+    assert leader.snapshot["feed"]["role"] == "leader"
+    assert ledger_reads(follower) == 0 and ledger_reads(leader) >= 2
+    assert follower.seq == 2  # its own sequence: its clients' SSE ids
+    clock.advance(3)
+    await follower.tick()  # the board is the leader's, as of its last tick
+    assert follower.snapshot["feed"]["board_age_s"] == 3.0
+
+
+async def test_http_errors_of_every_process_reach_the_board_once(store: Store) -> None:
+    clock = FixedClock(WED_10)
+    leader, follower = make_feed(store, clock), make_feed(store, clock)
+    await leader.tick()
+    await follower.tick()
+    follower.note_error("T-GATE-S03-01", 401, WED_10)
+    follower.note_error("T-GATE-S03-01", 401, WED_10 + 0.5)
+    follower.note_error("T-BUS-K1-001", 400, WED_10)
+    leader.note_error("FORGED-1", 401, WED_10)
+    await follower.tick()  # reports its errors
+    await leader.tick()  # reports its own, applies both
+    await follower.tick()
+    for feed in (leader, follower):
+        snap = feed.snapshot
+        assert terminal(snap, "T-GATE-S03-01")["bad_signatures"] == 2
+        assert terminal(snap, "T-BUS-K1-001")["errors"] == 1
+        assert snap["unregistered"] == [{"id": "FORGED-1", "bad_signatures": 1}]
+        assert snap["fraud"]["counts"] == {"bad_terminal_signature": 3}
+        feed_items = {(f["terminal"], f["count"]) for f in snap["fraud"]["feed"]}
+        assert feed_items == {("T-GATE-S03-01", 2), ("FORGED-1", 1)}
+    await leader.tick()
+    assert terminal(leader.snapshot, "T-GATE-S03-01")["bad_signatures"] == 2  # not twice
+
+
+async def test_a_successor_rebuilds_the_day_when_the_leader_stops(store: Store) -> None:
+    clock = FixedClock(WED_10)
+    leader, follower = make_feed(store, clock), make_feed(store, clock)
+    await leader.tick()
+    await follower.tick()
+    await append(store, DAY, 4, WED_10)
+    follower.note_error("T-GATE-S03-01", 401, WED_10)
+    await follower.tick()
+    await leader.tick()
+    await leader.release()  # a graceful stop hands over at once
+    await follower.tick()
+    assert follower.leading and follower.snapshot["feed"]["role"] == "leader"
+    assert follower.snapshot["totals"]["accepted"] == 4  # read again from the ledger
+    assert terminal(follower.snapshot, "T-GATE-S03-01")["bad_signatures"] == 1
+    await leader.tick()  # back, but the lease is taken: it follows
+    assert not leader.leading and leader.snapshot["totals"]["accepted"] == 4
+
+
+async def test_a_stalled_leader_is_replaced_and_steps_down(store: Store) -> None:
+    clock = FixedClock(WED_10)
+    leader, follower = make_feed(store, clock), make_feed(store, clock)
+    await leader.tick()
+    await append(store, DAY, 2, WED_10)
+    await leader.tick()
+    # The leader stalls past its lease (here: it is taken from under it).
+    await store.feed_release(leader.holder)
+    await follower.tick()
+    assert follower.leading and follower.snapshot["totals"]["accepted"] == 2
+    await append(store, DAY, 1, WED_10 + 1)
+    await leader.tick()
+    assert not leader.leading  # stepped down: its board is the new leader's
+    await follower.tick()
+    await leader.tick()
+    assert leader.snapshot["totals"]["accepted"] == 3
+    assert follower.snapshot["totals"]["accepted"] == 3
+
+
+async def test_garbage_in_the_shared_parts_is_skipped(store: Store) -> None:
+    clock = FixedClock(WED_10)
+    leader, follower = make_feed(store, clock), make_feed(store, clock)
+    await leader.tick()
+    await follower.tick()
+    for junk in (b"nonsense", b"{}", b'[["T-GATE-S03-01", 401, 0, 1.0]]', b'[["x"]]'):
+        await store.feed_errors_add(junk)
+    follower.note_error("T-GATE-S03-01", 401, WED_10)
+    await follower.tick()
+    await leader.tick()
+    assert terminal(leader.snapshot, "T-GATE-S03-01")["bad_signatures"] == 1
+    await follower.tick()
+    good = follower.snapshot["totals"]
+    await store.feed_publish(b"not json", 3.0)
+    await follower.tick()  # keeps showing the last board it could read
+    assert follower.snapshot["totals"] == good
+
+
+async def test_errors_wait_for_a_store_that_is_back(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = make_feed(store, FixedClock(WED_10))
+
+    async def unavailable(entry: bytes) -> str:
+        raise StoreUnavailable("down")
+
+    monkeypatch.setattr(store, "feed_errors_add", unavailable)
+    feed.note_error("T-BUS-K1-001", 400, WED_10)
+    await feed.tick()
+    assert feed.snapshot["store"]["ok"] is False
+    monkeypatch.undo()
+    await feed.tick()
+    assert feed.snapshot["store"]["ok"] is True
+    assert terminal(feed.snapshot, "T-BUS-K1-001")["errors"] == 1  # kept, then reported
+
+
+async def test_a_leader_that_loses_its_lease_while_catching_up_stops_reading(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FixedClock(WED_10)
+    feed = make_feed(store, clock)
+    feed.tick_s = 0.0  # renew between every two batches
+    await append(store, DAY, BATCH * 3, WED_10)
+    reads = 0
+    real_read = store.ledger_read
+
+    async def read_then_lose(day: dt.date, after: str | None = None,
+                             count: int = 1000) -> list[tuple[str, bytes]]:
+        nonlocal reads
+        reads += 1
+        if reads == 2:  # another process took the lease while this one read
+            await store.feed_release(feed.holder)
+            assert await store.feed_lease("elsewhere/1/aa", 3.0)
+        return await real_read(day, after, count)
+
+    monkeypatch.setattr(store, "ledger_read", read_then_lose)
+    await feed.tick()
+    assert reads == 2 and not feed.leading
+    assert feed.snapshot["feed"]["role"] == "follower"
+    assert feed.snapshot["totals"]["accepted"] == 0  # nothing shared yet: an empty board
+
+
+def test_the_error_tally_is_bounded_but_keeps_registered_terminals() -> None:
+    tally = ErrorTally({"T-GATE-S03-01"})
+    for i in range(MAX_FOREIGN_ERRORS + 50):
+        tally.note(f"FORGED-{i}", 401, WED_10 + i)
+    tally.note("<script>", 401, WED_10)
+    tally.note("T-GATE-S03-01", 400, WED_10)
+    tally.note("T-GATE-S03-01", 400, WED_10 + 2)
+    rows = tally.take()
+    assert len(rows) == MAX_FOREIGN_ERRORS + 1 + 1  # the foreign ones, "(other)", ours
+    assert ["(other)", 401, 51, WED_10 + MAX_FOREIGN_ERRORS + 49] in rows
+    assert ["T-GATE-S03-01", 400, 2, WED_10 + 2] in rows
+    assert not any(row[0] == "<script>" for row in rows)
+    assert tally.take() == []
+    tally.put_back([["T-GATE-S03-01", 400, 2, WED_10 + 2]])
+    assert tally.take() == [["T-GATE-S03-01", 400, 2, WED_10 + 2]]

@@ -71,6 +71,8 @@ async def _live_feed_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    with contextlib.suppress(StoreUnavailable):
+        await feed.release()  # the next process to tick leads at once, not after the ttl
 
 
 async def _release_streams(app: web.Application) -> None:

@@ -147,8 +147,10 @@ class LiveBoard:
             holder = mask_card(r.get("card_no")) or short_ref(r.get("holder_ref"))
             self._signal(at, fraud, r["terminal"], r["venue"], holder)
 
-    def http_error(self, terminal_id: str, status: int, at: float) -> None:
-        """A terminal request of this process answered with an HTTP error, not a decision.
+    def http_error(self, terminal_id: str, status: int, at: float, count: int = 1) -> None:
+        """`count` terminal requests answered with an HTTP error, not a decision, the
+        latest at `at` (any validator process: they reach the board through the live
+        feed's error stream).
 
         A 401 is a bad terminal signature: a fraud signal, counted against the id it
         claimed (unverified, hence bounded). Other errors come after authentication.
@@ -156,12 +158,13 @@ class LiveBoard:
         registered = self._terminals.get(terminal_id)
         if status == 401:
             stats = registered or self._foreign(terminal_id)
-            stats.bad_signatures += 1
-            self._daily.fraud["bad_terminal_signature"] += 1
+            stats.bad_signatures += count
+            self._daily.fraud["bad_terminal_signature"] += count
             venue = self.registry[terminal_id].venue if registered is not None else None
-            self._signal(at, "bad_terminal_signature", self._label(terminal_id), venue, None)
+            self._signal(at, "bad_terminal_signature", terminal_label(terminal_id), venue,
+                         None, count)
         elif registered is not None:
-            registered.errors += 1
+            registered.errors += count
             if registered.last_seen is None or at > registered.last_seen:
                 registered.last_seen = at
 
@@ -172,6 +175,11 @@ class LiveBoard:
             del self._seconds[second]
         for key in [k for k, item in self._open.items() if now - item.at > COALESCE_S]:
             del self._open[key]
+
+    def fresh(self, day: dt.date) -> LiveBoard:
+        """An empty board of the same city and terminals, for `day`."""
+        return LiveBoard(self.city, self.registry, day, started_at=self.started_at,
+                         silent_after_s=self.silent_after_s)
 
     def rollover(self, day: dt.date) -> None:
         """Start the daily figures again for `day`; continuous state carries over."""
@@ -273,21 +281,21 @@ class LiveBoard:
                 "venue": item.venue, "holder": item.holder, "count": item.count}
 
     def _signal(self, at: float, kind: str, terminal: str, venue: str | None,
-                holder: str | None) -> None:
+                holder: str | None, count: int = 1) -> None:
         # A burst of one signal at one terminal is one line with a count, so a flood of
         # forged requests cannot push every other signal off the feed.
         key = (kind, terminal)
         item = self._open.get(key)
         if item is not None and holder == item.holder and abs(at - item.at) <= COALESCE_S:
-            item.count += 1
+            item.count += count
             item.at = max(item.at, at)
             return
-        item = FeedItem(at, kind, terminal, venue, holder)
+        item = FeedItem(at, kind, terminal, venue, holder, count)
         self._feed.append(item)
         self._open[key] = item
 
     def _foreign(self, terminal_id: str) -> TerminalStats:
-        label = self._label(terminal_id)
+        label = terminal_label(terminal_id)
         stats = self._unregistered.get(label)
         if stats is None:
             if len(self._unregistered) >= MAX_UNREGISTERED - 1:  # one slot for the rest
@@ -295,7 +303,7 @@ class LiveBoard:
             stats = self._unregistered.setdefault(label, TerminalStats())
         return stats
 
-    @staticmethod
-    def _label(terminal_id: str) -> str:
-        """A claimed id as shown: ids out of the registry's alphabet are not echoed."""
-        return terminal_id if _TERMINAL_ID.fullmatch(terminal_id) else "(invalid id)"
+
+def terminal_label(terminal_id: str) -> str:
+    """A claimed id as shown: ids out of the registry's alphabet are not echoed."""
+    return terminal_id if _TERMINAL_ID.fullmatch(terminal_id) else "(invalid id)"

@@ -97,7 +97,7 @@ class TerminalApi:
         answer = refusal(exc, self._metrics, self._retry_after_s)
         feed = self._live_feed()
         if feed is not None and answer.status != 413:  # 413 comes before any identity check
-            feed.board.http_error(terminal_id, answer.status, self._clock.now())
+            feed.note_error(terminal_id, answer.status, self._clock.now())
         return answer
 
 

@@ -6,6 +6,7 @@ import { CATEGORIES, CREDENTIALS, FARES, FRAUD, REASONS, label } from "./labels.
 
 const $ = (id) => document.getElementById(id);
 const P99_BUDGET_MS = 25;
+const STALE_BOARD_S = 5; // the feed's lease lapses after 3 s; a successor then rebuilds
 const fmt = (n) => (n ?? 0).toLocaleString("en-US");
 let lastFeedAt = 0;
 
@@ -82,6 +83,9 @@ function renderKpis(s) {
 function renderAlerts(s) {
   const items = [];
   if (!s.store.ok) items.push(["bad", "状态存储不可达", "State store unreachable"]);
+  // The board is read by one process of the deployment; an old one means none reads now.
+  const age = s.feed ? s.feed.board_age_s : 0;
+  if (age > STALE_BOARD_S) items.push(["warn", `看板滞后 ${Math.round(age)} 秒`, `board ${Math.round(age)} s old`]);
   const p99 = s.latency.p99_ms;
   if (p99 !== null && p99 > P99_BUDGET_MS) items.push(["bad", `p99 时延 ${p99.toFixed(1)} ms 超预算`, "p99 over budget"]);
   const silent = s.terminals.filter((t) => t.status === "silent");

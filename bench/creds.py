@@ -5,6 +5,11 @@ Everything is built before any clock starts: a QR costs an issuer and a device s
 to make, which is not what a benchmark of the validator should time. `signed` is the one
 place a terminal request is put together (body, `X-Timestamp`, `X-Signature` of §4):
 bench/wrk_requests.py writes its output for `wrk`, bench/openloop.py sends it itself.
+
+Card taps come in two modes (`CardMode`): "fresh", every tap a new card's first (the
+validator derives its key and holder_ref and caches both: the dearest tap), and
+"returning", a pool of cards tapping again and again, counters rising, so the
+validator's per-card caches are warm as for a city's regular passengers.
 """
 
 from __future__ import annotations
@@ -30,7 +35,32 @@ REGION = "369900"  # the default city's card region (config/city.toml)
 TERMINAL = "T-BUS-K1-001"  # a bus reader of config/terminals.toml
 PATH = "/v1/validations"
 Alg = Literal["ES256", "EdDSA"]
+CardMode = Literal["fresh", "returning"]
+CARD_MODES: tuple[CardMode, ...] = ("fresh", "returning")
 Credential = dict[str, Any]
+
+# Returning cards per run: request i is card i % CARDS, so a card taps again CARDS
+# requests later, 3.3 s at 6,000/s and 2 s at 10,000/s (`make bench`'s top rate). Why
+# that keeps a card's taps apart and in order, whatever the timing: requests leave in
+# index order, over 64 connections with one request in flight on each (bench/sender.py;
+# `wrk -t1` too). While tap i is in flight at most 63 others are, so tap i + CARDS is
+# sent only after the answers to CARDS - 64 = 19,936 requests sent after tap i. Unless
+# the server answers that many later requests before tap i, tap i is answered - its
+# counter committed - before the next tap of its card leaves: no `replayed` (equal
+# counter) or `card_clone_suspected` (lower) can come of it. And 20,000 is under the
+# validator's card-key and holder_ref LRUs (`card_key_cache_size`, 65,536): a circle
+# through more cards than an LRU holds would miss it on every tap.
+CARDS = 20_000
+# Returning cards' holders are born 20 to 54 years before the run's year (19-55 years
+# old), under every age-based bus fare (60+, policy.md) and so under no daily ride cap.
+# A senior past the cap (4 a day) is still accepted with reason ok (full fare: no
+# mismatch), but only after the speculative commit's ride-cap guard failed and the
+# pipeline read and decided again: two more Redis round trips, making a returning tap
+# look dearer than it is. A pool keeping every senior under the cap would need a
+# quarter of a step's taps (25,000 cards at 10,000/s; 50,000 for the ceiling's 200,000)
+# and would still not do: the cap counts per holder (SSN) per day, and the cards of a
+# run's steps share holders.
+RETURNING_BIRTH_YEARS = range(20, 55)  # years before the run's (UTC) year
 
 
 class SignedRequest(NamedTuple):
@@ -82,14 +112,15 @@ def signed(credentials: Iterable[tuple[str, Credential]], secrets_by_terminal: d
 def cards(keys_dir: Path, n: int, *, first_serial: int = 10_000_000) -> list[Card]:
     """`n` cards of holders born 1950–1999 (seniors and others), fresh counters."""
     key = master_keys(keys_dir)[(REGION, 1)]
-    made = []
-    for i in range(n):
-        birth = dt.date(1950 + i % 50, 1 + i % 12, 1 + i % 28)
-        serial = first_serial + i
-        made.append(Card(region=REGION, ssn=make_ssn(REGION, birth, serial % 1000),
-                         card_no=f"C{serial % 10**8:08d}", card_id=card_id_for(REGION, serial),
-                         issued="20240101", expires="20341231", kv=1, master_key=key))
-    return made
+    return [_card(key, first_serial + i, dt.date(1950 + i % 50, 1 + i % 12, 1 + i % 28))
+            for i in range(n)]
+
+
+def _card(master_key: bytes, serial: int, birth: dt.date) -> Card:
+    """The simulator's card with this serial, of a holder born on `birth`."""
+    return Card(region=REGION, ssn=make_ssn(REGION, birth, serial % 1000),
+                card_no=f"C{serial % 10**8:08d}", card_id=card_id_for(REGION, serial),
+                issued="20240101", expires="20341231", kv=1, master_key=master_key)
 
 
 def card_taps(
@@ -111,6 +142,31 @@ def fresh_card_taps(keys_dir: Path, n: int, now: int, terminals: Sequence[str], 
                     first_serial: int) -> Iterator[tuple[str, Credential]]:
     """The first tap of `n` new cards, spread over `terminals` in turn."""
     for i, card in enumerate(cards(keys_dir, n, first_serial=first_serial)):
+        terminal = terminals[i % len(terminals)]
+        yield terminal, dict(card.tap(terminal, now, new_un()))
+
+
+def returning_card_taps(keys_dir: Path, indices: range, now: int, terminals: Sequence[str],
+                        *, first_serial: int, pool: int = CARDS
+                        ) -> Iterator[tuple[str, Credential]]:
+    """Tap `i` of `indices`: card `i % pool` (serial `first_serial + i % pool`), its
+    tap number `i // pool + 1`, at terminal `i % len(terminals)`.
+
+    Everything depends on `i` alone, so ranges built apart (one per process) make the
+    same taps as one range. Holders are 19-55 years old (`RETURNING_BIRTH_YEARS`), each
+    card its own holder in pools up to 21,000 (birth dates repeat every 420 cards, SSN
+    sequence codes every 1,000).
+    """
+    key = master_keys(keys_dir)[(REGION, 1)]
+    year, ages = dt.datetime.fromtimestamp(now, dt.UTC).year, RETURNING_BIRTH_YEARS
+    made: dict[int, Card] = {}
+    for i in indices:
+        c = i % pool
+        card = made.get(c)
+        if card is None:
+            birth = dt.date(year - ages[c % len(ages)], 1 + c % 12, 1 + c % 28)
+            card = made[c] = _card(key, first_serial + c, birth)
+        card.atc = i // pool  # the taps it made before this one; `tap` counts this one
         terminal = terminals[i % len(terminals)]
         yield terminal, dict(card.tap(terminal, now, new_un()))
 

@@ -1,7 +1,7 @@
 """A lean open-loop load generator: pre-built requests, raw keep-alive connections.
 
     python -m bench.openloop --url http://127.0.0.1:PORT --keys DIR --kind card|qr \\
-        --rate R --duration S [--connections 64] [--out DIR]
+        --rate R --duration S [--card-mode fresh|returning] [--connections 64] [--out DIR]
 
 The simulator's runner (`python -m terminals_sim load`) costs ~400 µs of CPU per request,
 too much to offer thousands per second from one core. Here every request is built
@@ -18,6 +18,11 @@ coordinated omission); `send lag` reports how late requests left. Every request 
 fresh, valid credential: an answer other than 200 is an error, a 200 other than
 accept/ok a mismatch. After `duration` nothing more is scheduled; answers are awaited
 for `--drain` seconds, the rest count `unfinished`. Loopback targets only.
+
+Card taps are new cards' first taps (`--card-mode fresh`, the dearest for the
+validator), or those of `--cards` returning cards tapping in turn, each card's counter
+one up on each of its taps (`returning`: the validator's per-card caches warm, as for
+a city's regular passengers; bench/creds.py says why their taps stay in order).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from typing import Any
 
 import uvloop
 
-from bench.creds import bus_terminals
+from bench.creds import CARD_MODES, CARDS, bus_terminals
 from bench.prebuild import Kind, Plan, build, holders
 from bench.procs import cpu_list
 from bench.sender import OpenLoop, render
@@ -48,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--url", required=True, help="the validator, on loopback")
     p.add_argument("--keys", type=Path, required=True, help="its key set (protocol §6)")
     p.add_argument("--kind", choices=["card", "qr"], default="card")
+    p.add_argument("--card-mode", choices=CARD_MODES, default="fresh",
+                   help="card taps: fresh (each a new card's first) or returning (a pool "
+                        "of --cards cards, each tapping again, its counter one up)")
+    p.add_argument("--cards", type=int, default=CARDS,
+                   help="returning cards in the pool; more than --connections (default "
+                        f"{CARDS:,}: at 6,000/s a card taps every 3.3 s)")
     p.add_argument("--rate", type=float, required=True, help="requests per second")
     p.add_argument("--duration", type=float, default=10.0, help="seconds of scheduling")
     p.add_argument("--connections", type=int, default=64)
@@ -70,7 +81,8 @@ def prepare(args: argparse.Namespace, url: str) -> tuple[Plan, list[bytes], floa
     n = max(round(args.rate * args.duration), 1)
     kind: Kind = args.kind
     plan = Plan(keys=args.keys, kind=kind, n=n, host=urllib.parse.urlsplit(url).netloc,
-                terminals=bus_terminals(args.keys, args.terminals))
+                terminals=bus_terminals(args.keys, args.terminals), card_mode=args.card_mode,
+                cards=args.cards)
     if kind == "qr":
         plan = dataclasses.replace(plan, holders=holders(args.keys, args.holders, plan.now,
                                                          args.holders_file))
@@ -99,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(str(exc)) from None
     if not url.startswith("http://"):
         raise SystemExit(f"{url}: plain http:// only")
+    if args.card_mode == "returning" and args.cards <= args.connections:
+        # a card's next tap leaves only after `cards - connections` other answers: with
+        # no more cards than connections, two of its taps could be in flight at once
+        raise SystemExit(f"--cards {args.cards}: more than --connections "
+                         f"({args.connections}), or a card's taps may overtake each other")
     plan, requests, build_s = prepare(args, url)
     if args.kind == "qr" and time.time() + args.duration + args.drain > plan.qr_deadline():
         raise SystemExit(f"the QR codes would expire during the run (built in {build_s:.1f} "
@@ -109,13 +126,18 @@ def main(argv: list[str] | None = None) -> int:
     # live until the end: out of every collection's way, as the validator does (serve.py).
     gc.collect()
     gc.freeze()
-    set_up = (f"set-up: {len(requests)} {args.kind} requests built in {build_s:.1f} s "
+    cards = f" ({plan.describe_cards()})" if args.kind == "card" else ""
+    set_up = (f"set-up: {len(requests)} {args.kind} requests{cards} built in {build_s:.1f} s "
               f"({args.processes} processes); {args.rate:g}/s for {args.duration:g} s over "
               f"{args.connections} connections")
     load = uvloop.run(run(args, url, requests, set_up))
     doc: dict[str, Any] = {"kind": args.kind, "rate": args.rate, "duration_s": args.duration,
                            "connections": args.connections, "build_s": round(build_s, 2),
-                           "terminals": len(plan.terminals), **load.report()}
+                           "terminals": len(plan.terminals)}
+    if args.kind == "card":
+        doc |= {"card_mode": plan.card_mode,  # and the pool's size, if returning
+                "cards": plan.cards if plan.card_mode == "returning" else None}
+    doc |= load.report()
     print(render(doc), flush=True)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,12 @@
 """The requests of a lean open-loop run, built whole before its clock starts.
 
-Every request is unique: a fresh request_id, and a new card (its first tap) or a fresh
-QR (new nonce) of one of ~2,000 e-card holders, so the validator's level-1 cache hits
-as it would for holders who scan several times a day. A QR costs a device signature
-(~120 µs), so large runs are built by one process per CPU.
+Every request is unique: a fresh request_id, and a card tap with a counter no store has
+seen — a new card's first tap ("fresh"), or the next tap of one of `Plan.cards` cards
+("returning": request i is card i % cards, tap i // cards + 1; bench/creds.py) — or a
+fresh QR (new nonce) of one of ~2,000 e-card holders, so the validator's level-1 cache
+hits as it would for holders who scan several times a day. A QR costs a device
+signature (~120 µs), so large runs are built by one process per CPU; whichever process
+builds request i, it is the same tap of the same card.
 
 QR freshness (§2 step 6): a QR is accepted from `gen_time - 30 s` to `gen_time + 60 s`.
 The codes carry `gen_time = build start + QR_LEAD_S`, so they are valid from the build
@@ -16,18 +19,24 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from bench.creds import (
+    CARD_MODES,
+    CARDS,
+    CardMode,
+    Credential,
     EcardHolder,
     ecard_holders,
     fresh_card_taps,
     issuer,
     qr_scans,
     random_serial,
+    returning_card_taps,
     signed,
     terminal_secrets,
 )
@@ -51,7 +60,25 @@ class Plan:
     terminals: list[str]
     now: int = field(default_factory=lambda: int(time.time()))
     first_serial: int = field(default_factory=random_serial)  # card taps
+    card_mode: CardMode = "fresh"  # card taps: new cards, or `cards` returning ones
+    cards: int = CARDS
     holders: list[EcardHolder] = field(default_factory=list)  # QR scans
+
+    def __post_init__(self) -> None:
+        if self.card_mode not in CARD_MODES:
+            raise ValueError(f"card_mode {self.card_mode!r}: one of {', '.join(CARD_MODES)}")
+        if self.cards < 1:
+            raise ValueError(f"cards {self.cards}: at least 1")
+
+    def describe_cards(self) -> str:
+        """What the card taps are, for the "set-up" line and reports."""
+        if self.card_mode == "fresh":
+            return "new cards' first taps"
+        again = max(self.n - self.cards, 0) / max(self.n, 1)
+        taps = -(-self.n // self.cards)
+        return (f"returning cards: {min(self.cards, self.n)} cards, up to {taps} "
+                f"tap{'s' if taps > 1 else ''} each, {again:.0%} of taps by a card seen "
+                "before")
 
     @property
     def gen_time(self) -> int:
@@ -64,13 +91,19 @@ class Plan:
 
 def build_range(plan: Plan, indices: range) -> list[bytes]:
     """Requests `indices` of the plan as HTTP/1.1 bytes (a process-pool task)."""
-    if plan.kind == "card":
-        credentials = fresh_card_taps(plan.keys, len(indices), plan.now, plan.terminals,
-                                      first_serial=plan.first_serial + indices.start)
-    else:
-        credentials = qr_scans(plan.holders, indices, plan.gen_time, plan.terminals)
     secrets = terminal_secrets(plan.keys)
-    return [request_bytes(plan.host, r) for r in signed(credentials, secrets, plan.now)]
+    return [request_bytes(plan.host, r)
+            for r in signed(_credentials(plan, indices), secrets, plan.now)]
+
+
+def _credentials(plan: Plan, indices: range) -> Iterator[tuple[str, Credential]]:
+    if plan.kind == "qr":
+        return qr_scans(plan.holders, indices, plan.gen_time, plan.terminals)
+    if plan.card_mode == "returning":
+        return returning_card_taps(plan.keys, indices, plan.now, plan.terminals,
+                                   first_serial=plan.first_serial, pool=plan.cards)
+    return fresh_card_taps(plan.keys, len(indices), plan.now, plan.terminals,
+                           first_serial=plan.first_serial + indices.start)
 
 
 def build(plan: Plan, processes: int) -> list[bytes]:

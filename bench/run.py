@@ -16,11 +16,15 @@
    their latency. The generator is `--generator lean` (default;
    bench/openloop.py, pre-built requests, 30–45 µs of CPU per request) or `sim` (the
    simulator's runner, ~400 µs per request: it cannot offer more than ~2,000/s on a core).
+   The lean generator's card taps are `--card-mode fresh` (default: each a new card's
+   first tap, the dearest) or `returning` (20,000 cards tapping in turn, counters rising:
+   the validator's per-card caches warm, as for a city's regular passengers).
 4. One core's ceiling: `wrk` (when installed) replaying prepared requests in a closed
    loop, saturating the validator whatever rate the ramp sustained (bench/ceiling.py).
 5. A table, and bench-results/<time>/summary.json (plus every step's report).
 
 Every option has an environment twin for `make bench`: BENCH_WORKERS, BENCH_RATES, …
+(`--card-mode`: BENCH_CARD_MODE, or CARD_MODE).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import Any
 from bench import machine
 from bench.ceiling import render as render_ceiling
 from bench.ceiling import render_probes, run_ceiling, run_probe
+from bench.creds import CARD_MODES
 from bench.procs import FRONTS, PYTHON, ROOT, RedisServer, Service, Validator, cpu_list, pinned
 from bench.steps import Step, StepOptions, run_step
 from bench.summary import render_steps, render_summary, summarise
@@ -68,9 +73,23 @@ def _parser() -> argparse.ArgumentParser:
                         "validator/web/front.py) or aiohttp (the main port)")
     p.add_argument("--generator", default=_env("GENERATOR", "lean"), choices=["lean", "sim"],
                    help="lean: bench/openloop.py; sim: python -m terminals_sim load")
+    p.add_argument("--card-mode", choices=CARD_MODES,
+                   default=_env("CARD_MODE", os.environ.get("CARD_MODE") or "fresh"),
+                   help="card taps: fresh (new cards' first taps) or returning (a pool of "
+                        "cards tapping in turn; lean generator only)")
     p.add_argument("--skip-micro", action="store_true", default=bool(_env("SKIP_MICRO", "")))
     p.add_argument("--out", type=Path, default=Path(_env("OUT", str(ROOT / "bench-results"))))
     return p
+
+
+def _options(argv: list[str] | None = None) -> argparse.Namespace:
+    p = _parser()
+    args = p.parse_args(argv)
+    if args.card_mode not in CARD_MODES:  # argparse leaves defaults (the environment) be
+        p.error(f"card mode {args.card_mode!r}: one of {', '.join(CARD_MODES)}")
+    if args.card_mode != "fresh" and args.generator != "lean":
+        p.error("returning cards are the lean generator's (--generator lean)")
+    return args
 
 
 def _ramp(validator: Validator, opts: StepOptions, kind: str, rates: list[float],
@@ -91,7 +110,8 @@ def _ramp(validator: Validator, opts: StepOptions, kind: str, rates: list[float]
         print(render_steps([done], len(opts.server_cpus), p99_ms, header=False), flush=True)
         return done
 
-    print(f"\n== {kind} ({scenario}, {opts.generator} generator, "
+    cards = f", {opts.card_mode} cards" if kind == "card" else ""
+    print(f"\n== {kind} ({scenario}{cards}, {opts.generator} generator, "
           f"{validator.front} front) ==\n"
           + render_steps([], len(opts.server_cpus), p99_ms), flush=True)
     step(min(300.0, rates[0]), "warm-up")
@@ -108,7 +128,7 @@ def _ramp(validator: Validator, opts: StepOptions, kind: str, rates: list[float]
 
 
 def main() -> int:
-    args = _parser().parse_args()
+    args = _options()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out / stamp
     out.mkdir(parents=True)
@@ -117,7 +137,7 @@ def main() -> int:
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     doc: dict[str, Any] = {"machine_before": machine.describe(), "options": {
-        k: str(v) for k, v in vars(args).items()}, "steps": []}
+        k: str(v) for k, v in vars(args).items()}, "card_mode": args.card_mode, "steps": []}
     print(machine.render(doc["machine_before"]), flush=True)
 
     redis = RedisServer(out / "redis", args.load_cpus)
@@ -145,14 +165,14 @@ def main() -> int:
                            terminals=args.terminals, connections=args.connections,
                            load_cpus=args.load_cpus,
                            server_cpus=tuple(sorted(cpu_list(args.server_cpus))),
-                           generator=args.generator)
+                           generator=args.generator, card_mode=args.card_mode)
         for kind in kinds:
             steps = _ramp(validator, opts, kind, rates, args.p99_ms, out / "steps")
             cores = len(opts.server_cpus)
             doc["steps"] += [{**s.as_dict(cores), "verdict": s.verdict(args.p99_ms)}
                              for s in steps]
-        ceilings = [c for kind in kinds
-                    if (c := run_ceiling(validator, keys, kind, args.load_cpus, out))]
+        ceilings = [c for kind in kinds if (c := run_ceiling(
+            validator, keys, kind, args.load_cpus, out, card_mode=args.card_mode))]
         doc["ceiling"] = ceilings
         print(render_ceiling(ceilings) if ceilings else "\n(wrk not installed: no ceiling)")
         probes += [p for p in [run_probe(validator, args.load_cpus, out, "after")] if p]
@@ -163,7 +183,7 @@ def main() -> int:
         for service in reversed(services):
             service.stop()
     doc["machine_after"] = machine.describe()
-    doc["summary"] = summarise(doc["steps"], args.p99_ms)
+    doc["summary"] = summarise(doc["steps"], args.p99_ms, card_mode=args.card_mode)
     (out / "summary.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     print("\n" + render_summary(doc["summary"], doc["machine_before"], doc["machine_after"]))
     print(f"\nresults: {out}")

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.creds import CardMode
 from bench.procs import PYTHON, ROOT, Validator, cpu_seconds, pinned, steal_seconds
 
 
@@ -36,6 +37,8 @@ class StepOptions:
     # the CPUs the validator may use: its utilisation is per core, its steal read on them
     server_cpus: tuple[int, ...] = (0,)
     generator: str = "lean"  # or "sim"
+    # card taps of the lean generator: new cards' first taps, or returning cards
+    card_mode: CardMode = "fresh"
 
 
 @dataclass
@@ -137,6 +140,9 @@ def generator_argv(validator: Validator, opts: StepOptions, scenario: str, rate:
                    seed: int, out_dir: Path) -> list[str]:
     """The command line of one step's generator: validations go to the terminal front."""
     url = validator.terminal_url
+    if opts.generator == "sim" and opts.card_mode != "fresh":
+        raise ValueError("returning cards are the lean generator's: the simulator's "
+                         "runner taps its own population's cards")
     if opts.generator == "sim":
         return pinned(opts.load_cpus, [
             PYTHON, "-m", "terminals_sim", "load", "--url", validator.url,
@@ -148,14 +154,17 @@ def generator_argv(validator: Validator, opts: StepOptions, scenario: str, rate:
         ])
     if opts.generator != "lean":
         raise ValueError(f"unknown generator {opts.generator!r}: lean or sim")
+    kind = KINDS[scenario]
     # Not under taskset: it builds its requests on every core (the validator is idle
     # then), and pins itself to `load_cpus` before its clock starts. The e-card holders
     # are kept for the next steps, so the validator's level-1 cache stays warm.
     argv = [PYTHON, "-m", "bench.openloop", "--url", url, "--keys", str(opts.keys),
-            "--kind", KINDS[scenario], "--rate", f"{rate:g}", "--duration", f"{opts.duration_s:g}",
+            "--kind", kind, "--rate", f"{rate:g}", "--duration", f"{opts.duration_s:g}",
             "--terminals", str(opts.terminals), "--connections", str(opts.connections),
             "--drain", "5", "--out", str(out_dir),
             "--holders-file", str(out_dir.parent / "ecard-holders.json")]
+    if kind == "card":
+        argv += ["--card-mode", opts.card_mode]
     return argv + (["--cpus", opts.load_cpus] if opts.load_cpus else [])
 
 

@@ -94,7 +94,9 @@ def _kind_summary(steps: list[dict[str, Any]], usual_probe: float | None = None
     }
 
 
-def summarise(steps: list[dict[str, Any]], p99_ms: float) -> dict[str, Any]:
+def summarise(steps: list[dict[str, Any]], p99_ms: float, *, card_mode: str = "fresh"
+              ) -> dict[str, Any]:
+    """`card_mode`: the card taps' (bench/creds.py), kept with the card figures."""
     kinds = {"card": "bus-taps", "qr": "bus-qr"}
     summary: dict[str, Any] = {"p99_limit_ms": p99_ms}
     probes = [s["probe_per_s"] for s in steps if s.get("probe_per_s")]
@@ -103,6 +105,8 @@ def summarise(steps: list[dict[str, Any]], p99_ms: float) -> dict[str, Any]:
         mine = [s for s in steps if s["scenario"] == scenario]
         if mine:
             summary[kind] = _kind_summary(mine, usual_probe)
+    if "card" in summary:
+        summary["card"]["card_mode"] = card_mode
     checks = []
     if "qr" in summary:
         qr = summary["qr"]
@@ -135,7 +139,8 @@ def render_summary(summary: dict[str, Any], before: dict[str, Any], after: dict[
         s = summary.get(kind)
         if s is None:
             continue
-        lines.append(f"{kind}: highest sustained {s['sustained_rate']:.0f}/s "
+        mode = f" ({s['card_mode']} cards)" if "card_mode" in s else ""
+        lines.append(f"{kind}{mode}: highest sustained {s['sustained_rate']:.0f}/s "
                      f"(p99 {s['p99_ms_at_sustained']} ms, validator CPU "
                      f"{s['cpu_us_at_sustained']} µs/validation, "
                      f"{(s['server_busy_at_sustained'] or 0):.0%} of its core)")

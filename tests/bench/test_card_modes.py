@@ -16,7 +16,7 @@ import pytest
 
 from bench import run as bench_run
 from bench.ceiling import render as render_ceiling
-from bench.creds import REGION, bus_terminals
+from bench.creds import REGION, bus_terminals, ecard_holders
 from bench.openloop import main as openloop_main
 from bench.prebuild import PARALLEL_FROM, Plan, build, build_range
 from bench.procs import PYTHON, ROOT, Validator
@@ -25,6 +25,7 @@ from bench.steps import StepOptions, generator_argv
 from bench.summary import render_summary, summarise
 from bench.wrk_requests import main as wrk_requests_main
 from terminals_sim.card import card_id_for, make_ssn
+from terminals_sim.ecard import Issuer
 from validator.config import load_config
 from validator.holders.ssn import parse_ssn
 from validator.keygen import init_keyset
@@ -135,6 +136,31 @@ def test_returning_holders_get_no_age_based_fare(keys: Path, now: int | None) ->
             venue="bus:K1", at=off_peak,
             birth_date=parse_ssn(credential["ssn"], local.date())))
         assert decision.rule == "bus.standard" and not decision.concession_ride, decision.age
+
+
+def test_qr_holders_get_no_age_based_fare(
+    keys: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The e-card holders behind the QR steps scan many times a run: none may be a
+    senior, whose scans past the daily cap would each cost two more round trips."""
+    births: list[int] = []
+    real_issue = Issuer.issue
+
+    def recording(self: Issuer, sub: bytes, birth_date: int, *args: Any, **kw: Any) -> bytes:
+        births.append(birth_date)
+        return real_issue(self, sub, birth_date, *args, **kw)
+
+    monkeypatch.setattr(Issuer, "issue", recording)
+    now = int(dt.datetime(2026, 12, 31, 12, tzinfo=dt.UTC).timestamp())
+    ecard_holders(keys, 60, now, device_algs=("ES256",))
+    engine = load_config(CONFIG).engine
+    off_peak = engine.local_from_unix(now).replace(hour=10)
+    assert len(births) == 60
+    for birth in births:
+        decision = engine.evaluate(PolicyInput(
+            venue="bus:K1", at=off_peak,
+            birth_date=dt.date(birth // 10000, birth // 100 % 100, birth % 100)))
+        assert decision.rule == "bus.standard" and not decision.concession_ride, birth
 
 
 def test_the_plan_refuses_what_it_cannot_build(keys: Path) -> None:

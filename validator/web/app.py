@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -15,19 +17,21 @@ from validator.keyset import load_keyset
 from validator.metrics import Metrics
 from validator.settings import Settings
 from validator.state import open_store
+from validator.state.store import StoreUnavailable
 from validator.web import admin, dashboard, ops, terminals
 from validator.web.appkeys import (
     CLOCK,
     CONFIG,
     DECIDER,
+    ERROR_REPORTER,
     KEYSET,
-    LIVE_FEED,
     METRICS,
     SETTINGS,
     STORE,
     TERMINAL_API,
 )
 from validator.web.errors import error_middleware
+from validator.web.livefeed import ErrorReporter
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
@@ -64,9 +68,19 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         clock=app[CLOCK],
         observe_store=app[METRICS].observe_store,
     )
+    # HTTP errors reach the dashboard's board through the store, from every process:
+    # the live feed reports them in its tick; without one, a task of their own does.
+    errors = app[ERROR_REPORTER] = ErrorReporter(store, app[METRICS], config.terminals)
     app[TERMINAL_API] = terminals.TerminalApi(
         config=config, keys=keys, clock=app[CLOCK], decider=app[DECIDER],
-        metrics=app[METRICS], retry_after_s=settings.retry_after_s,
-        live_feed=lambda: app.get(LIVE_FEED))
+        metrics=app[METRICS], retry_after_s=settings.retry_after_s, errors=errors)
+    reporting = None if settings.dashboard else asyncio.create_task(
+        errors.run(), name="error-reporter")
     yield
+    if reporting is not None:
+        reporting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporting
+        with contextlib.suppress(StoreUnavailable):
+            await errors.report()  # the last second's
     await store.close()

@@ -13,7 +13,7 @@ from validator.keyset import KeySet
 from validator.metrics import Metrics
 from validator.settings import Settings
 from validator.state.store import Store
-from validator.web.livefeed import LiveFeed
+from validator.web.livefeed import ErrorReporter, LiveFeed
 
 if TYPE_CHECKING:
     from validator.web.terminals import TerminalApi
@@ -27,5 +27,7 @@ STORE = web.AppKey("store", Store)
 DECIDER = web.AppKey("decider", Decider)
 # The dashboard's live feed: board, ledger cursor and latest snapshot (dashboard.py).
 LIVE_FEED = web.AppKey("live_feed", LiveFeed)
+# This process's HTTP errors on their way to the board's error stream (livefeed.py).
+ERROR_REPORTER = web.AppKey("error_reporter", ErrorReporter)
 # `POST /v1/validations` behind both HTTP fronts (terminals.py), built with the store.
 TERMINAL_API: web.AppKey[TerminalApi] = web.AppKey("terminal_api")

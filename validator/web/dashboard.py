@@ -23,7 +23,15 @@ from pathlib import Path
 from aiohttp import web
 
 from validator.state.store import StoreUnavailable
-from validator.web.appkeys import CLOCK, CONFIG, KEYSET, LIVE_FEED, METRICS, STORE
+from validator.web.appkeys import (
+    CLOCK,
+    CONFIG,
+    ERROR_REPORTER,
+    KEYSET,
+    LIVE_FEED,
+    METRICS,
+    STORE,
+)
 from validator.web.auth import authenticate_operator
 from validator.web.live import LiveBoard
 from validator.web.livefeed import LiveFeed
@@ -61,7 +69,7 @@ async def _live_feed_ctx(app: web.Application) -> AsyncIterator[None]:
     board = LiveBoard(config.city, config.terminals, config.engine.local_date(now),
                       started_at=now)
     feed = LiveFeed(board=board, store=app[STORE], clock=app[CLOCK], metrics=app[METRICS],
-                    time_zone=config.city.time_zone)
+                    time_zone=config.city.time_zone, errors=app[ERROR_REPORTER])
     app[LIVE_FEED] = feed
     with contextlib.suppress(StoreUnavailable):
         await feed.tick()  # the first snapshot is there before the first client
@@ -72,7 +80,7 @@ async def _live_feed_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     with contextlib.suppress(StoreUnavailable):
-        await feed.release()  # the next process to tick leads at once, not after the ttl
+        await feed.release()  # the last errors; the next process to tick leads at once
 
 
 async def _release_streams(app: web.Application) -> None:

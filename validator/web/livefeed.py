@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -155,6 +156,46 @@ class ErrorTally:
             self.note(tid, status, at, n)
 
 
+class ErrorReporter:
+    """Sends this process's HTTP errors to the store's error stream, once a tick.
+
+    Every process has one, with or without the dashboard: the live feed calls `report`
+    in its own tick; a `--no-dashboard` process runs `run`. Rows that could not be sent
+    (the store away) are kept and sent with the next tick's.
+    """
+
+    def __init__(self, store: Store, metrics: Metrics, registered: Collection[str], *,
+                 tick_s: float = TICK_S) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.tick_s = tick_s
+        self.tally = ErrorTally(registered)
+
+    def note(self, terminal_id: str, status: int, at: float) -> None:
+        """A terminal request of this process answered with an HTTP error."""
+        self.tally.note(terminal_id, status, at)
+
+    async def report(self) -> None:
+        """Send what was noted since the last report (StoreUnavailable: kept for later)."""
+        rows = self.tally.take()
+        if not rows:
+            return
+        try:
+            with self.metrics.store_call("feed_errors"):
+                await self.store.feed_errors_add(orjson.dumps(rows))
+        except StoreUnavailable:
+            self.tally.put_back(rows)
+            raise
+
+    async def run(self) -> None:
+        """Report every tick until cancelled (processes without a live feed)."""
+        while True:
+            await asyncio.sleep(self.tick_s)
+            # Unsent rows are kept; the outage itself is counted by the store's callers.
+            with contextlib.suppress(StoreUnavailable):
+                await self.report()
+
+
 def _error_rows(raw: bytes) -> list[tuple[str, int, int, float]]:
     """An error stream entry → its rows; ValueError for anything not shaped as written."""
     rows = orjson.loads(raw)
@@ -178,7 +219,8 @@ class LiveFeed:
     """Owns the board (when leading), the cursors, and the latest published snapshot."""
 
     def __init__(self, board: LiveBoard, store: Store, clock: Clock, metrics: Metrics,
-                 time_zone: str, *, tick_s: float = TICK_S, holder: str | None = None) -> None:
+                 time_zone: str, *, tick_s: float = TICK_S, holder: str | None = None,
+                 errors: ErrorReporter | None = None) -> None:
         self.board = board  # filled only while leading; else empty, shown if nothing is shared
         self.store = store
         self.clock = clock
@@ -186,7 +228,7 @@ class LiveFeed:
         self.tz = ZoneInfo(time_zone)
         self.tick_s = tick_s
         self.holder = holder or f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
-        self.errors = ErrorTally(board.registry)
+        self.errors = errors or ErrorReporter(store, metrics, board.registry, tick_s=tick_s)
         self.latency = LatencyWindow()
         self.leading = False
         self.seq = 0
@@ -222,7 +264,7 @@ class LiveFeed:
         today = self.local_date(now)
         store_ok = True
         try:
-            await self._report_errors()
+            await self.errors.report()
             if await self._lease():
                 board = await self._lead(now, today)
             else:
@@ -268,7 +310,9 @@ class LiveFeed:
         self._changed.set()
 
     async def release(self) -> None:
-        """Give the lease up (at shutdown), so that another process leads at once."""
+        """At shutdown: report the last errors, and give the lease up so that another
+        process leads at once."""
+        await self.errors.report()
         if self.leading:
             self.leading = False
             await self.store.feed_release(self.holder)
@@ -336,17 +380,6 @@ class LiveFeed:
         return self._shared if self._shared is not None else self.board.snapshot(now)
 
     # --- reading ---------------------------------------------------------------------
-
-    async def _report_errors(self) -> None:
-        rows = self.errors.take()
-        if not rows:
-            return
-        try:
-            with self.metrics.store_call("feed_errors"):
-                await self.store.feed_errors_add(orjson.dumps(rows))
-        except StoreUnavailable:
-            self.errors.put_back(rows)
-            raise
 
     async def _drain(self, day: dt.date, *, limit: int) -> None:
         cursor = self._cursor if day == self.board.day else None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
 
 from aiohttp import web
 
@@ -29,7 +28,7 @@ from validator.state.store import StoreUnavailable
 from validator.web.appkeys import TERMINAL_API
 from validator.web.auth import authenticate_terminal
 from validator.web.errors import Answer, ApiError, refusal
-from validator.web.livefeed import LiveFeed
+from validator.web.livefeed import ErrorReporter
 from validator.web.schema import parse_validation
 
 __all__ = ["MAX_BODY_BYTES", "VALIDATIONS_PATH", "TerminalApi", "post_validation",
@@ -44,15 +43,14 @@ class TerminalApi:
     """`POST /v1/validations` after the body is read, whichever front read it."""
 
     def __init__(self, *, config: Config, keys: KeySet, clock: Clock, decider: Decider,
-                 metrics: Metrics, retry_after_s: int,
-                 live_feed: Callable[[], LiveFeed | None]) -> None:
+                 metrics: Metrics, retry_after_s: int, errors: ErrorReporter) -> None:
         self._terminals = config.terminals
         self._keys = keys
         self._clock = clock
         self._decider = decider
         self._metrics = metrics
         self._retry_after_s = retry_after_s
-        self._live_feed = live_feed  # started after this object: looked up per error
+        self._errors = errors
 
     async def answer(self, method: str, path: str, terminal_id: str, timestamp: str,
                      signature: str, body: bytes, started: float) -> Answer:
@@ -95,9 +93,8 @@ class TerminalApi:
         (a bad terminal signature is a fraud signal; the rest count in the terminal's
         error rate). `terminal_id` is the X-Terminal-Id header as sent."""
         answer = refusal(exc, self._metrics, self._retry_after_s)
-        feed = self._live_feed()
-        if feed is not None and answer.status != 413:  # 413 comes before any identity check
-            feed.note_error(terminal_id, answer.status, self._clock.now())
+        if answer.status != 413:  # 413 comes before any identity check
+            self._errors.note(terminal_id, answer.status, self._clock.now())
         return answer
 
 

@@ -14,6 +14,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import json
 import tempfile
 import time
@@ -147,6 +148,23 @@ def card_rows(keys_dir: Path, now: int) -> list[Row]:
     ]
 
 
+def cache_rows() -> list[Row]:
+    """A new card's tap puts into two full LRUs (card key, holder_ref): the steady state
+    of a city with more cards than the caches hold, after 200,000 new keys."""
+    from validator.lru import Lru
+
+    cache: Lru[str, bytes] = Lru(65_536)
+    serial = itertools.count()
+
+    def put_new() -> None:
+        cache.put(f"card-{next(serial)}", b"key")
+
+    for _ in range(200_000):
+        put_new()
+    return [row("LRU put of a new key, full cache of 65,536", best_us(put_new, 100_000),
+                "evicting; twice per new card's tap")]
+
+
 def policy_rows() -> list[Row]:
     from validator.config import load_config
     from validator.policy.types import PolicyInput
@@ -163,7 +181,8 @@ def policy_rows() -> list[Row]:
 
 def run(keys_dir: Path, redis_url: str | None) -> list[Row]:
     now = int(time.time())
-    rows = primitive_rows() + qr_rows(keys_dir, now) + card_rows(keys_dir, now) + policy_rows()
+    rows = primitive_rows() + qr_rows(keys_dir, now) + card_rows(keys_dir, now) + cache_rows()
+    rows += policy_rows()
     rows += asyncio.run(pipeline_rows(keys_dir, CONFIG, redis_url))
     if redis_url is not None:
         rows += asyncio.run(store_rows(redis_url))

@@ -21,6 +21,26 @@ def test_the_least_recently_used_entry_goes_first() -> None:
     assert (cache.get("a"), cache.get("c"), cache.get("d")) == (4, None, 5)
 
 
+def test_a_full_cache_evicts_the_oldest_in_batches() -> None:
+    cache: Lru[int, int] = Lru(640)  # batches of 10
+    for i in range(640):
+        cache.put(i, i)
+    assert len(cache) == 640
+    assert cache.get(0) == 0  # now the newest: survives the batch
+    cache.put(640, 640)
+    assert len(cache) == 631  # the ten oldest went at once: 1 to 10
+    assert [cache.get(i) for i in (0, 1, 10, 11, 640)] == [0, None, None, 11, 640]
+    for i in range(641, 650):
+        cache.put(i, i)
+    assert len(cache) == 640  # filled up again, nothing more evicted
+    cache.put(650, 650)
+    assert len(cache) == 631 and cache.get(650) == 650
+    single: Lru[str, int] = Lru(1)
+    single.put("a", 1)
+    single.put("b", 2)
+    assert (single.get("a"), single.get("b"), len(single)) == (None, 2, 1)
+
+
 def test_size_zero_remembers_nothing_and_a_negative_size_is_refused() -> None:
     cache: Lru[str, int] = Lru(0)
     cache.put("a", 1)

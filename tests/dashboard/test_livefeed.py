@@ -103,15 +103,21 @@ def ledger_reads(feed: LiveFeed) -> float:
     return 0.0
 
 
+async def two_feeds(store: Store) -> tuple[FixedClock, LiveFeed, LiveFeed]:
+    """Two processes' feeds on one store, each past its first tick: the first leads."""
+    clock = FixedClock(WED_10)
+    leader, follower = make_feed(store, clock), make_feed(store, clock)
+    await leader.tick()
+    await follower.tick()
+    return clock, leader, follower
+
+
 def terminal(snapshot: dict[str, Any], tid: str) -> dict[str, Any]:
     return next(t for t in snapshot["terminals"] if t["id"] == tid)
 
 
 async def test_one_feed_reads_the_ledger_and_the_others_show_its_board(store: Store) -> None:
-    clock = FixedClock(WED_10)
-    leader, follower = make_feed(store, clock), make_feed(store, clock)
-    await leader.tick()
-    await follower.tick()
+    clock, leader, follower = await two_feeds(store)
     assert leader.leading and not follower.leading
     assert follower.snapshot["feed"] == {"role": "follower", "board_age_s": 0.0}
     await append(store, DAY, 5, WED_10)
@@ -130,10 +136,7 @@ async def test_one_feed_reads_the_ledger_and_the_others_show_its_board(store: St
 
 
 async def test_http_errors_of_every_process_reach_the_board_once(store: Store) -> None:
-    clock = FixedClock(WED_10)
-    leader, follower = make_feed(store, clock), make_feed(store, clock)
-    await leader.tick()
-    await follower.tick()
+    _, leader, follower = await two_feeds(store)
     follower.note_error("T-GATE-S03-01", 401, WED_10)
     follower.note_error("T-GATE-S03-01", 401, WED_10 + 0.5)
     follower.note_error("T-BUS-K1-001", 400, WED_10)
@@ -154,10 +157,7 @@ async def test_http_errors_of_every_process_reach_the_board_once(store: Store) -
 
 
 async def test_a_successor_rebuilds_the_day_when_the_leader_stops(store: Store) -> None:
-    clock = FixedClock(WED_10)
-    leader, follower = make_feed(store, clock), make_feed(store, clock)
-    await leader.tick()
-    await follower.tick()
+    _, leader, follower = await two_feeds(store)
     await append(store, DAY, 4, WED_10)
     follower.note_error("T-GATE-S03-01", 401, WED_10)
     await follower.tick()
@@ -191,10 +191,7 @@ async def test_a_stalled_leader_is_replaced_and_steps_down(store: Store) -> None
 
 
 async def test_garbage_in_the_shared_parts_is_skipped(store: Store) -> None:
-    clock = FixedClock(WED_10)
-    leader, follower = make_feed(store, clock), make_feed(store, clock)
-    await leader.tick()
-    await follower.tick()
+    _, leader, follower = await two_feeds(store)
     for junk in (b"nonsense", b"{}", b'[["T-GATE-S03-01", 401, 0, 1.0]]', b'[["x"]]'):
         await store.feed_errors_add(junk)
     follower.note_error("T-GATE-S03-01", 401, WED_10)

@@ -8,6 +8,14 @@ failed because a concurrent request got there first, it reads and decides again.
 
 Denies found before any holder state is involved (clock skew, a forged or malformed
 credential) skip the snapshot: their commit is only the idempotency and ledger records.
+
+Most scans are decided on an empty snapshot and committed at once (the commit's guards
+check what that assumed). Three facts would make that guess wrong again and again —
+a spot at capacity, a senior past the day's ride cap, a holder who entered a spot
+today — so each costs a failed commit, a snapshot and a second commit. They only ever
+become more true within a local day, so a decision that relies on them needs no guard
+(store.py): `_DayFacts` remembers them, once a snapshot showed them, until the day
+ends, and the next scan is decided on them in one round trip.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from validator.credentials.ssc_card import CardTap, CardVerifier
 from validator.credentials.verified import Rejected, VerifiedCredential
 from validator.decision import render_decision
 from validator.ledger.record import LedgerCategory, LedgerRecord
+from validator.lru import Lru
 from validator.policy.engine import PolicyEngine
 from validator.policy.types import PolicyDecision, PolicyInput, Usage
 from validator.reasons import FRAUD_KINDS, Reason
@@ -41,6 +50,7 @@ from validator.values import value
 
 CLOCK_SKEW_S = 300  # protocol §4
 MAX_ATTEMPTS = 8  # guard conflicts in a row before giving up with 503
+DAY_FACTS_SIZE = 65_536  # holders remembered per kind of day fact (capped, entered)
 
 
 @value
@@ -107,6 +117,7 @@ class Decider:
         self._ride_cap = engine.daily_concession_cap
         self._companion_window_s = engine.companion_window_s
         self._venues: dict[str, _VenueFacts] = {}
+        self._day_facts = _DayFacts(self._ride_cap)
 
     async def validate(self, req: ValidationRequest) -> Outcome:
         now = self._clock.now()
@@ -125,15 +136,18 @@ class Decider:
             # usage (no registry entry, no block): decide on the empty snapshot and
             # commit in one round trip. The commit's guards cover every fact the decision
             # relied on (and `assume_no_status` the rest); if one fails, read and decide.
-            outcome = await self._attempt(req, verified, _EMPTY, txn_id, now, local_now,
+            venue = self._venue_facts(req.venue)
+            known = self._day_facts.known(today, verified.holder_ref, venue)
+            outcome = await self._attempt(req, verified, known, txn_id, now, local_now,
                                           speculative=True)
             if outcome is not None:
                 return outcome
+        venue = self._venue_facts(req.venue)
         query = SnapshotQuery(
             terminal_id=req.terminal_id, request_id=req.request_id, local_date=today,
             holder_ref=verified.holder_ref, card_no=verified.card_no,
             card_id=verified.card_id, nonce=verified.nonce,
-            spot_id=self._venue_facts(req.venue).spot_id,
+            spot_id=venue.spot_id,
         )
         for _ in range(MAX_ATTEMPTS):
             started = time.perf_counter()
@@ -141,6 +155,7 @@ class Decider:
             self._observe("snapshot", time.perf_counter() - started)
             if snap.stored is not None:
                 return _served_again(snap.stored, req)
+            self._day_facts.learn(today, verified.holder_ref, venue, snap)
             outcome = await self._attempt(req, verified, snap, txn_id, now, local_now)
             if outcome is not None:
                 return outcome
@@ -340,6 +355,64 @@ class _VenueFacts:
 
 
 _EMPTY = Snapshot()
+
+
+class _DayFacts:
+    """What only becomes more true within a local day, as far as this process has seen:
+    spots at capacity, holders past the ride cap, holders who entered a spot.
+
+    `known` answers the snapshot a speculative decision starts from: empty, but for
+    these facts. Entries count every fare class and only grow, the day's concession
+    rides only grow, an entry is not taken back: a decision made on them stays right
+    whatever other processes commit meanwhile, so their commit needs no guard. Learnt
+    from snapshots only (the slow path's), forgotten when the day changes. Holders are
+    their `holder_ref` pseudonyms; the maps are bounded LRUs.
+    """
+
+    __slots__ = ("_capped", "_day", "_entered", "_full", "_ride_cap")
+
+    def __init__(self, ride_cap: int) -> None:
+        self._ride_cap = ride_cap
+        self._day: dt.date | None = None
+        self._full: dict[str, int] = {}  # spot id → its capacity
+        self._capped: Lru[str, bool] = Lru(DAY_FACTS_SIZE)
+        self._entered: Lru[str, bool] = Lru(DAY_FACTS_SIZE)
+
+    def known(self, day: dt.date, holder_ref: str | None, venue: _VenueFacts) -> Snapshot:
+        if day != self._day:
+            self._forget(day)
+            return _EMPTY
+        spot = venue.spot_id
+        if spot is not None:
+            capacity = self._full.get(spot, 0)
+            entered = holder_ref is not None and \
+                self._entered.get(f"{spot}|{holder_ref}") is not None
+            if capacity or entered:
+                return Snapshot(spot_entries_today=capacity, entered_today=entered)
+            return _EMPTY
+        if holder_ref is not None and self._capped.get(holder_ref) is not None:
+            return Snapshot(concession_rides_today=self._ride_cap)
+        return _EMPTY
+
+    def learn(self, day: dt.date, holder_ref: str | None, venue: _VenueFacts,
+              snap: Snapshot) -> None:
+        if day != self._day:
+            self._forget(day)
+        spot, capacity = venue.spot_id, venue.spot_capacity
+        if spot is not None and capacity is not None and snap.spot_entries_today >= capacity:
+            self._full[spot] = capacity
+        if holder_ref is None:
+            return
+        if spot is not None and snap.entered_today:
+            self._entered.put(f"{spot}|{holder_ref}", True)
+        if snap.concession_rides_today >= self._ride_cap:
+            self._capped.put(holder_ref, True)
+
+    def _forget(self, day: dt.date) -> None:
+        self._day = day
+        self._full.clear()
+        self._capped = Lru(DAY_FACTS_SIZE)
+        self._entered = Lru(DAY_FACTS_SIZE)
 
 
 def _ignore(op: str, seconds: float) -> None:

@@ -15,7 +15,9 @@ a spot at capacity, a senior past the day's ride cap, a holder who entered a spo
 today — so each costs a failed commit, a snapshot and a second commit. They only ever
 become more true within a local day, so a decision that relies on them needs no guard
 (store.py): `_DayFacts` remembers them, once a snapshot showed them, until the day
-ends, and the next scan is decided on them in one round trip.
+ends, and the next scan is decided on them in one round trip. It also remembers which
+holders and cards have a registry entry or a block: their scans read first (two round
+trips instead of a failed guess and two more).
 """
 
 from __future__ import annotations
@@ -131,11 +133,13 @@ class Decider:
         except Rejected as rejected:
             return await self._deny_early(req, txn_id, now, local_now, rejected.reason)
 
-        if not req.companion:
+        if not req.companion and not self._day_facts.has_status(
+                today, verified.holder_ref, verified.card_no):
             # Most scans are of holders the store knows nothing about beyond today's
             # usage (no registry entry, no block): decide on the empty snapshot and
             # commit in one round trip. The commit's guards cover every fact the decision
             # relied on (and `assume_no_status` the rest); if one fails, read and decide.
+            # A holder or card seen with a registry entry or a block reads first.
             venue = self._venue_facts(req.venue)
             known = self._day_facts.known(today, verified.holder_ref, venue)
             outcome = await self._attempt(req, verified, known, txn_id, now, local_now,
@@ -155,7 +159,7 @@ class Decider:
             self._observe("snapshot", time.perf_counter() - started)
             if snap.stored is not None:
                 return _served_again(snap.stored, req)
-            self._day_facts.learn(today, verified.holder_ref, venue, snap)
+            self._day_facts.learn(today, verified.holder_ref, verified.card_no, venue, snap)
             outcome = await self._attempt(req, verified, snap, txn_id, now, local_now)
             if outcome is not None:
                 return outcome
@@ -359,7 +363,11 @@ _EMPTY = Snapshot()
 
 class _DayFacts:
     """What only becomes more true within a local day, as far as this process has seen:
-    spots at capacity, holders past the ride cap, holders who entered a spot.
+    spots at capacity, holders past the ride cap, holders who entered a spot. And which
+    holders and cards have a registry entry or a block: not a one-way fact, but one
+    that only decides the order of the round trips — such a scan would fail the
+    speculative commit's status guard, so it reads first (two round trips, not three);
+    a stale entry costs one round trip, never a wrong answer.
 
     `known` answers the snapshot a speculative decision starts from: empty, but for
     these facts. Entries count every fare class and only grow, the day's concession
@@ -369,7 +377,7 @@ class _DayFacts:
     their `holder_ref` pseudonyms; the maps are bounded LRUs.
     """
 
-    __slots__ = ("_capped", "_day", "_entered", "_full", "_ride_cap")
+    __slots__ = ("_capped", "_day", "_entered", "_full", "_ride_cap", "_status")
 
     def __init__(self, ride_cap: int) -> None:
         self._ride_cap = ride_cap
@@ -377,6 +385,15 @@ class _DayFacts:
         self._full: dict[str, int] = {}  # spot id → its capacity
         self._capped: Lru[str, bool] = Lru(DAY_FACTS_SIZE)
         self._entered: Lru[str, bool] = Lru(DAY_FACTS_SIZE)
+        self._status: Lru[str, bool] = Lru(DAY_FACTS_SIZE)  # "h|<ref>", "c|<card no>"
+
+    def has_status(self, day: dt.date, holder_ref: str | None, card_no: str | None) -> bool:
+        if day != self._day:
+            self._forget(day)
+            return False
+        status = self._status
+        return (holder_ref is not None and status.get("h|" + holder_ref) is not None) or \
+            (card_no is not None and status.get("c|" + card_no) is not None)
 
     def known(self, day: dt.date, holder_ref: str | None, venue: _VenueFacts) -> Snapshot:
         if day != self._day:
@@ -394,15 +411,19 @@ class _DayFacts:
             return Snapshot(concession_rides_today=self._ride_cap)
         return _EMPTY
 
-    def learn(self, day: dt.date, holder_ref: str | None, venue: _VenueFacts,
-              snap: Snapshot) -> None:
+    def learn(self, day: dt.date, holder_ref: str | None, card_no: str | None,
+              venue: _VenueFacts, snap: Snapshot) -> None:
         if day != self._day:
             self._forget(day)
         spot, capacity = venue.spot_id, venue.spot_capacity
         if spot is not None and capacity is not None and snap.spot_entries_today >= capacity:
             self._full[spot] = capacity
+        if card_no is not None and snap.card_block is not None:
+            self._status.put("c|" + card_no, True)
         if holder_ref is None:
             return
+        if snap.categories or snap.holder_block is not None:
+            self._status.put("h|" + holder_ref, True)
         if spot is not None and snap.entered_today:
             self._entered.put(f"{spot}|{holder_ref}", True)
         if snap.concession_rides_today >= self._ride_cap:
@@ -413,6 +434,7 @@ class _DayFacts:
         self._full.clear()
         self._capped = Lru(DAY_FACTS_SIZE)
         self._entered = Lru(DAY_FACTS_SIZE)
+        self._status = Lru(DAY_FACTS_SIZE)
 
 
 def _ignore(op: str, seconds: float) -> None:

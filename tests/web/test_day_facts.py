@@ -1,6 +1,7 @@
 """Facts that only grow within a day — a full spot, a senior past the ride cap, an entry
 made — cost the slow path (failed commit, snapshot, commit) once per process and day;
-the next scans are decided on them in one round trip, and the next day forgets them."""
+the next scans are decided on them in one round trip, and the next day forgets them.
+A holder or card with a registry entry or a block reads first: two round trips."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.web.harness import Service, age_birth
+from validator.policy.types import Category
+from validator.state.store import Block
 
 GATE, OTHER_GATE, BUS = "T-GATE-S12-01", "T-GATE-S03-01", "T-BUS-K1-001"
 
@@ -81,3 +84,24 @@ async def test_a_second_entry_is_refused_in_one_round_trip(service: Service) -> 
     assert await round_trips(service) == (1, 4)
     elsewhere = await service.tap(GATE, senior)  # entered S03, not S12
     assert elsewhere.body["fare"]["class"] == "free"
+
+
+async def test_registry_holders_and_blocked_cards_read_first(service: Service) -> None:
+    veteran = service.holder(age_birth(45))
+    await service.store.put_holders([(veteran.ref, (Category("veteran"),))])
+    assert (await service.tap(BUS, veteran)).body["rule"] == "bus.veteran"
+    assert await round_trips(service) == (1, 2)  # guessed, status guard failed, read
+    assert (await service.tap(BUS, veteran)).body["rule"] == "bus.veteran"
+    assert await round_trips(service) == (2, 3)  # read first: no failed guess
+    lost = service.holder(age_birth(45))
+    await service.store.put_block("card", lost.card.card_no, Block(reason="lost"))
+    for _ in range(2):
+        assert (await service.tap(BUS, lost)).body["reason"] == "card_blocked"
+    assert await round_trips(service) == (4, 6)  # 1 + 2 round trips after the first 3
+
+    await service.store.delete_holder(veteran.ref)  # a stale memory costs a round trip only
+    assert (await service.tap(BUS, veteran)).body["rule"] == "bus.standard"
+    assert await round_trips(service) == (5, 7)
+    service.clock.advance(24 * 3600)  # forgotten with the day: guessed again, right
+    assert (await service.tap(BUS, veteran)).body["rule"] == "bus.standard"
+    assert await round_trips(service) == (5, 8)

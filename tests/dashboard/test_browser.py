@@ -15,10 +15,12 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
+import orjson
 import pytest
 from aiohttp import web
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -29,6 +31,9 @@ from validator.config import load_config
 from validator.keygen import init_keyset
 from validator.settings import Settings
 from validator.web.app import create_app
+from validator.web.appkeys import LIVE_FEED, STORE
+
+T = TypeVar("T")
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / ".artifacts" / "screenshots"
@@ -58,6 +63,12 @@ class LiveServer:
     tokens: dict[str, str]
     keys_dir: Path
     clock: OffsetClock
+    app: web.Application
+    loop: asyncio.AbstractEventLoop
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the server's loop (its thread) and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
 
 
 def _free_port() -> int:
@@ -104,7 +115,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     asyncio.run_coroutine_threadsafe(
         web.TCPSite(runner, "127.0.0.1", port).start(), loop).result(30)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", tokens, keys_dir, clock)
+        yield LiveServer(f"http://127.0.0.1:{port}", tokens, keys_dir, clock, app, loop)
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)
@@ -284,3 +295,30 @@ def test_silent_terminals_and_full_spots_stand_out(
     finally:
         live_server.clock.offset_s -= 11 * 60
         traffic.terminal_ids[:] = TRAFFIC_TERMINALS
+
+
+def test_a_board_no_process_reads_any_more_is_flagged(
+    page: Page, live_server: LiveServer, traffic: Traffic
+) -> None:
+    """Another process "holds" the feed's lease and published a board a minute old:
+    this process follows, shows that board, and the page says it is stale."""
+    sign_in(page, live_server, "viewer")
+    store, feed = live_server.app[STORE], live_server.app[LIVE_FEED]
+    stale = dict(feed.snapshot, now=live_server.clock.now() - 60)
+
+    async def hand_over() -> None:
+        await store.feed_release(feed.holder)
+        assert await store.feed_lease("elsewhere/1/aa", 3600)
+        await store.feed_publish(orjson.dumps(stale), 3600)
+
+    async def take_back() -> None:
+        await store.feed_release("elsewhere/1/aa")
+
+    live_server.run(hand_over())
+    try:
+        expect(page.locator("#alerts")).to_contain_text("看板滞后", timeout=10_000)
+        expect(page.locator("#alerts")).to_contain_text("s old")
+        page.screenshot(path=SHOTS / "06-stale-board.png", full_page=True)
+    finally:
+        live_server.run(take_back())
+    expect(page.locator("#alerts")).not_to_contain_text("看板滞后", timeout=10_000)

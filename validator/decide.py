@@ -133,20 +133,20 @@ class Decider:
         except Rejected as rejected:
             return await self._deny_early(req, txn_id, now, local_now, rejected.reason)
 
-        if not req.companion and not self._day_facts.has_status(
-                today, verified.holder_ref, verified.card_no):
-            # Most scans are of holders the store knows nothing about beyond today's
-            # usage (no registry entry, no block): decide on the empty snapshot and
-            # commit in one round trip. The commit's guards cover every fact the decision
-            # relied on (and `assume_no_status` the rest); if one fails, read and decide.
-            # A holder or card seen with a registry entry or a block reads first.
-            venue = self._venue_facts(req.venue)
-            known = self._day_facts.known(today, verified.holder_ref, venue)
+        venue = self._venue_facts(req.venue)
+        # Most scans are of holders the store knows nothing about beyond today's usage
+        # (no registry entry, no block): decide on the empty snapshot — or on the day's
+        # one-way facts already seen — and commit in one round trip. The commit's guards
+        # cover every fact the decision relied on (and `assume_no_status` the rest); if
+        # one fails, read and decide. A holder or card seen with a registry entry or a
+        # block (`known` is None) reads first.
+        known = None if req.companion else self._day_facts.known(
+            today, verified.holder_ref, verified.card_no, venue)
+        if known is not None:
             outcome = await self._attempt(req, verified, known, txn_id, now, local_now,
                                           speculative=True)
             if outcome is not None:
                 return outcome
-        venue = self._venue_facts(req.venue)
         query = SnapshotQuery(
             terminal_id=req.terminal_id, request_id=req.request_id, local_date=today,
             holder_ref=verified.holder_ref, card_no=verified.card_no,
@@ -370,11 +370,11 @@ class _DayFacts:
     a stale entry costs one round trip, never a wrong answer.
 
     `known` answers the snapshot a speculative decision starts from: empty, but for
-    these facts. Entries count every fare class and only grow, the day's concession
-    rides only grow, an entry is not taken back: a decision made on them stays right
-    whatever other processes commit meanwhile, so their commit needs no guard. Learnt
-    from snapshots only (the slow path's), forgotten when the day changes. Holders are
-    their `holder_ref` pseudonyms; the maps are bounded LRUs.
+    these facts (None: read first). Entries count every fare class and only grow, the
+    day's concession rides only grow, an entry is not taken back: a decision made on
+    them stays right whatever other processes commit meanwhile, so their commit needs no
+    guard. Learnt from snapshots only (the slow path's), forgotten when the day changes.
+    Holders are their `holder_ref` pseudonyms; the maps are bounded LRUs.
     """
 
     __slots__ = ("_capped", "_day", "_entered", "_full", "_ride_cap", "_status")
@@ -387,18 +387,17 @@ class _DayFacts:
         self._entered: Lru[str, bool] = Lru(DAY_FACTS_SIZE)
         self._status: Lru[str, bool] = Lru(DAY_FACTS_SIZE)  # "h|<ref>", "c|<card no>"
 
-    def has_status(self, day: dt.date, holder_ref: str | None, card_no: str | None) -> bool:
-        if day != self._day:
-            self._forget(day)
-            return False
-        status = self._status
-        return (holder_ref is not None and status.get("h|" + holder_ref) is not None) or \
-            (card_no is not None and status.get("c|" + card_no) is not None)
-
-    def known(self, day: dt.date, holder_ref: str | None, venue: _VenueFacts) -> Snapshot:
+    def known(self, day: dt.date, holder_ref: str | None, card_no: str | None,
+              venue: _VenueFacts) -> Snapshot | None:
+        """The snapshot to decide on speculatively; None if the holder or card is known
+        to have a registry entry or a block (read first)."""
         if day != self._day:
             self._forget(day)
             return _EMPTY
+        status = self._status
+        if (holder_ref is not None and status.get("h|" + holder_ref) is not None) or \
+                (card_no is not None and status.get("c|" + card_no) is not None):
+            return None
         spot = venue.spot_id
         if spot is not None:
             capacity = self._full.get(spot, 0)

@@ -68,8 +68,8 @@ def _parser() -> argparse.ArgumentParser:
                         "terminal front (0: any free port); --port keeps serving it too")
     s.add_argument("--access-log", action="store_true")
     s.add_argument("--no-dashboard", action="store_true",
-                   help="serve no operator dashboard and run no live feed (which reads "
-                        "every ledger record): for a fleet whose dashboard is elsewhere")
+                   help="serve no operator dashboard and run no live feed, for validators "
+                        "that terminals reach (HTTP errors still reach the board)")
     s.add_argument("--workers", type=int, default=1,
                    help="worker processes sharing the port (SO_REUSEPORT); default 1")
     s.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",

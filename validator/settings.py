@@ -22,6 +22,6 @@ class Settings(BaseModel):
     ledger_retention_days: int = Field(default=400, ge=1)
     retry_after_s: int = Field(default=1, ge=1)  # Retry-After on 503 store_unavailable
     access_log: bool = False  # one line per request is too much at thousands per second
-    # The operator dashboard and its live feed, which reads every ledger record of the day
-    # from the store: a fleet of validator processes can leave it to one process of its own.
+    # The operator dashboard and its live feed (one process per store reads the ledger);
+    # off for validators that terminals reach, which still report their HTTP errors.
     dashboard: bool = True

@@ -137,10 +137,10 @@ async def test_one_feed_reads_the_ledger_and_the_others_show_its_board(store: St
 
 async def test_http_errors_of_every_process_reach_the_board_once(store: Store) -> None:
     _, leader, follower = await two_feeds(store)
-    follower.note_error("T-GATE-S03-01", 401, WED_10)
-    follower.note_error("T-GATE-S03-01", 401, WED_10 + 0.5)
-    follower.note_error("T-BUS-K1-001", 400, WED_10)
-    leader.note_error("FORGED-1", 401, WED_10)
+    follower.errors.note("T-GATE-S03-01", 401, WED_10)
+    follower.errors.note("T-GATE-S03-01", 401, WED_10 + 0.5)
+    follower.errors.note("T-BUS-K1-001", 400, WED_10)
+    leader.errors.note("FORGED-1", 401, WED_10)
     await follower.tick()  # reports its errors
     await leader.tick()  # reports its own, applies both
     await follower.tick()
@@ -159,7 +159,7 @@ async def test_http_errors_of_every_process_reach_the_board_once(store: Store) -
 async def test_a_successor_rebuilds_the_day_when_the_leader_stops(store: Store) -> None:
     _, leader, follower = await two_feeds(store)
     await append(store, DAY, 4, WED_10)
-    follower.note_error("T-GATE-S03-01", 401, WED_10)
+    follower.errors.note("T-GATE-S03-01", 401, WED_10)
     await follower.tick()
     await leader.tick()
     await leader.release()  # a graceful stop hands over at once
@@ -194,7 +194,7 @@ async def test_garbage_in_the_shared_parts_is_skipped(store: Store) -> None:
     _, leader, follower = await two_feeds(store)
     for junk in (b"nonsense", b"{}", b'[["T-GATE-S03-01", 401, 0, 1.0]]', b'[["x"]]'):
         await store.feed_errors_add(junk)
-    follower.note_error("T-GATE-S03-01", 401, WED_10)
+    follower.errors.note("T-GATE-S03-01", 401, WED_10)
     await follower.tick()
     await leader.tick()
     assert terminal(leader.snapshot, "T-GATE-S03-01")["bad_signatures"] == 1
@@ -214,7 +214,7 @@ async def test_errors_wait_for_a_store_that_is_back(
         raise StoreUnavailable("down")
 
     monkeypatch.setattr(store, "feed_errors_add", unavailable)
-    feed.note_error("T-BUS-K1-001", 400, WED_10)
+    feed.errors.note("T-BUS-K1-001", 400, WED_10)
     await feed.tick()
     assert feed.snapshot["store"]["ok"] is False
     monkeypatch.undo()

@@ -63,6 +63,16 @@ class Service:
     def store(self) -> Store:
         return self.app[STORE]
 
+    async def metric(self, sample: str) -> float | None:
+        """The value of one `/metrics` sample, named with its labels as exposed
+        (`validator_store_round_trip_seconds_count{op="ledger_read"}`); None if absent."""
+        async with self.session.get(self.url + "/metrics") as resp:
+            for line in (await resp.text()).splitlines():
+                name, _, value = line.rpartition(" ")
+                if name == sample:
+                    return float(value)
+        return None
+
     def terminal(self, terminal_id: str) -> TerminalClient:
         return TerminalClient(self.session, self.terminal_url, terminal_id,
                               self.secrets.get(terminal_id, b"\0" * 32))

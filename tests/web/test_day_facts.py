@@ -5,7 +5,6 @@ A holder or card with a registry entry or a block reads first: two round trips."
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,15 +24,9 @@ def config_dir(edit_config: Callable[[str, str, str], Path]) -> Path:
 
 async def round_trips(service: Service) -> tuple[int, int]:
     """(snapshots, commits) this process has made so far."""
-    async with service.session.get(service.url + "/metrics") as resp:
-        text = await resp.text()
-
-    def count(op: str) -> int:
-        line = 'validator_store_round_trip_seconds_count{op="' + op + '"} '
-        found = re.search(re.escape(line) + r"(\S+)", text)
-        return int(float(found[1])) if found else 0
-
-    return count("snapshot"), count("commit")
+    counts = [await service.metric(f'validator_store_round_trip_seconds_count{{op="{op}"}}')
+              for op in ("snapshot", "commit")]
+    return int(counts[0] or 0), int(counts[1] or 0)
 
 
 async def test_a_full_spot_turns_visitors_away_in_one_round_trip(service: Service) -> None:

@@ -244,11 +244,6 @@ class LiveFeed:
     def local_date(self, now: float) -> dt.date:
         return dt.datetime.fromtimestamp(now, self.tz).date()
 
-    def note_error(self, terminal_id: str, status: int, at: float) -> None:
-        """A terminal request of this process answered with an HTTP error (any process's
-        reach the board at its leader's next tick)."""
-        self.errors.note(terminal_id, status, at)
-
     async def run(self) -> None:
         """Tick until cancelled; a failing tick is logged and the next one tried."""
         while True:

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -33,8 +34,10 @@ PREPARED = {"card": 200_000, "qr": 80_000}
 
 
 def run_ceiling(validator: Validator, keys: Path, kind: str, load_cpus: str,
-                out: Path, card_mode: CardMode = "fresh") -> dict[str, Any] | None:
-    """Saturate the validator with `kind` requests; None when `wrk` is not installed."""
+                out: Path, card_mode: CardMode = "fresh",
+                forks: Callable[[], int | None] | None = None) -> dict[str, Any] | None:
+    """Saturate the validator with `kind` requests; None when `wrk` is not installed.
+    `forks` reads Redis's fork count: an AOF rewrite during the run is reported."""
     if shutil.which(WRK) is None:
         return None
     requests = out / f"wrk-{kind}.tsv"
@@ -43,11 +46,13 @@ def run_ceiling(validator: Validator, keys: Path, kind: str, load_cpus: str,
     subprocess.run([PYTHON, "-m", "bench.wrk_requests", "--keys", str(keys), "--kind", kind,
                     "--n", str(prepared), *cards, "--out", str(requests)], cwd=ROOT,
                    check=True, capture_output=True)
+    forks_before = forks() if forks is not None else None
     run = _wrk(validator, load_cpus, DURATION_S, [
         "-s", str(ROOT / "bench" / "wrk_replay.lua"), "--latency", validator.terminal_url,
         "--", str(requests)])
     (out / f"wrk-{kind}.txt").write_text(run.stdout)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", run.stdout)
+    forks_after = forks() if forks is not None else None
     return {
         "kind": kind,
         **({"card_mode": card_mode} if kind == "card" else {}),
@@ -56,6 +61,8 @@ def run_ceiling(validator: Validator, keys: Path, kind: str, load_cpus: str,
         "server_cpu_us_per_validation": run.cpu_us,
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
         "wrk": {q: _ms(run.stdout, q) for q in ("50%", "99%")},
+        "redis_forks": forks_after - forks_before
+        if forks_before is not None and forks_after is not None else None,
     }
 
 
@@ -126,6 +133,9 @@ def render(results: list[dict[str, Any]]) -> str:
         if r.get("card_mode") == "returning":
             lines.append(f"       (returning cards: {CARDS:,} cards tapping in turn, "
                          "counters rising)")
+        if r.get("redis_forks"):
+            lines.append("       (Redis forked for an AOF rewrite during it, on the load's "
+                         "core)")
         if r.get("replayed"):
             lines.append(f"       ({r['replayed']:,} answers were retries served from the "
                          "idempotency record: the prepared requests ran out)")

@@ -148,6 +148,28 @@ class RedisServer(Service):
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def forks(self) -> int | None:
+        """Redis's `total_forks` so far: each is an AOF rewrite (no RDB snapshots here),
+        a child copying the data set on the load's core. None if Redis does not answer."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as conn:
+                conn.sendall(b"INFO stats\r\n")
+                reply = conn.recv(65536)
+                head, _, body = reply.partition(b"\r\n")  # a bulk string: $<length>
+                if not head.startswith(b"$"):
+                    return None
+                while len(body) < int(head[1:]):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return None
+                    body += chunk
+        except (OSError, ValueError):
+            return None
+        for line in body.decode("latin-1").splitlines():
+            if line.startswith("total_forks:"):
+                return int(line.partition(":")[2])
+        return None
+
     def wait_ready(self, timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -18,6 +18,7 @@ import re
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,9 @@ class Step:
     # the host probe just before the step (bench/ceiling.py, `run_probe`): answers/s of
     # the front's own 404; the host's speed then, which `steal` mostly does not show
     probe_per_s: float | None = None
+    # Redis forks during the loop (`total_forks`): AOF rewrites, a child copying the data
+    # set on the load's core; None when not read (no Redis handle given)
+    redis_forks: int | None = None
 
     @property
     def cpu_us_per_validation(self) -> float:
@@ -169,13 +173,16 @@ def generator_argv(validator: Validator, opts: StepOptions, scenario: str, rate:
 
 
 def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float, *,
-             seed: int, out_dir: Path, label: str = "ramp") -> Step:
-    """Run one step and measure it; raises RuntimeError if the runner could not start."""
+             seed: int, out_dir: Path, label: str = "ramp",
+             forks: Callable[[], int | None] | None = None) -> Step:
+    """Run one step and measure it; raises RuntimeError if the runner could not start.
+    `forks` reads Redis's fork count (bench/procs.py `RedisServer.forks`)."""
     argv = generator_argv(validator, opts, scenario, rate, seed=seed, out_dir=out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # line -> (wall, server CPU, generator CPU, steal on the server's cores)
     marks: dict[str, tuple[float, float, float, float]] = {}
     histograms: dict[str, dict[float, float]] = {}
+    forked: dict[str, int | None] = {}
     with (out_dir / "runner.log").open("w") as log:
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
@@ -188,6 +195,7 @@ def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float
                 marks[mark] = (time.monotonic(), cpu_seconds(validator.pids()),
                                cpu_seconds([proc.pid]), steal_seconds(opts.server_cpus))
                 histograms[mark] = decision_buckets(validator.url)
+                forked[mark] = forks() if forks is not None else None
         code = proc.wait()
     report_path = out_dir / "report.json"
     if code not in (0, 1) or "start" not in marks or "end" not in marks or \
@@ -196,6 +204,7 @@ def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float
                            f"see {out_dir}/runner.log")
     report = json.loads(report_path.read_text())
     (t0, s0, g0, h0), (t1, s1, g1, h1) = marks["start"], marks["end"]
+    f0, f1 = forked["start"], forked["end"]
     return Step(
         scenario=scenario, rate=rate, offered=report["offered_rate"],
         achieved=report["achieved_rate"], answered=report["answered"],
@@ -208,4 +217,5 @@ def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float
         send_lag_ms=report.get("send_lag_ms", {}),
         service_ms=report.get("service_ms", {}),
         steal_s=h1 - h0,
+        redis_forks=f1 - f0 if f0 is not None and f1 is not None else None,
     )

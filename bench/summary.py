@@ -19,7 +19,7 @@ STEAL_NOTABLE = 0.01  # from 1 % of its time taken by the host, a step's tail is
 
 _HEAD = (f"{'step':8} {'rate/s':>7} {'achieved':>8} {'p50':>7} {'p90':>7} {'p99':>7} "
          f"{'p99.9':>7} {'max':>7} {'srv p50':>7} {'srv p99':>7} {'srv busy':>8} {'µs/val':>7} "
-         f"{'gen busy':>8} {'steal':>6} {'probe':>6}  verdict")
+         f"{'gen busy':>8} {'steal':>6} {'probe':>6} {'fork':>4}  verdict")
 SLOW_PROBE = 0.8  # a step whose host probe is under 80 % of the run's median: a slow host
 
 
@@ -31,7 +31,8 @@ def render_steps(steps: list[Step], server_cores: int, p99_ms: float, *, header:
                  ) -> str:
     """Latencies in ms: from the scheduled time (the generator's view), and "srv", the
     validator's own decision time; busy = share of the cores used; steal = share of the
-    validator's cores' time the hypervisor gave to someone else."""
+    validator's cores' time the hypervisor gave to someone else; fork = Redis forks
+    (AOF rewrites) during the step."""
     lines = [_HEAD, "-" * len(_HEAD)] if header else []
     for s in steps:
         lat = s.latency_ms
@@ -40,8 +41,8 @@ def render_steps(steps: list[Step], server_cores: int, p99_ms: float, *, header:
             f"{lat['p99']:7.2f} {lat['p99.9']:7.2f} {lat['max']:7.1f} "
             f"{_ms(s.server_ms.get('p50'))} {_ms(s.server_ms.get('p99'))} "
             f"{s.server_busy(server_cores):8.0%} {s.cpu_us_per_validation:7.0f} "
-            f"{s.generator_busy:8.0%} {s.steal(server_cores):6.1%} {_kilo(s.probe_per_s)}  "
-            f"{s.verdict(p99_ms)}")
+            f"{s.generator_busy:8.0%} {s.steal(server_cores):6.1%} {_kilo(s.probe_per_s)} "
+            f"{'-' if s.redis_forks is None else s.redis_forks:>4}  {s.verdict(p99_ms)}")
     return "\n".join(lines)
 
 
@@ -60,6 +61,8 @@ def _failure(step: dict[str, Any], usual_probe: float | None = None) -> str:
     stolen = step.get("steal", 0.0)
     if stolen >= STEAL_NOTABLE:
         bound += f"; the host took {stolen:.1%} of the validator's core time"
+    if step.get("redis_forks"):
+        bound += "; Redis forked for an AOF rewrite during it, on the load's core"
     probe = step.get("probe_per_s")
     if probe and usual_probe and probe < SLOW_PROBE * usual_probe:
         bound += (f"; the host probe before it answered {probe:,.0f}/s, "

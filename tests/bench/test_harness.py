@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bench.ceiling import render as render_ceiling
 from bench.ceiling import render_probes
-from bench.procs import cpu_list, cpu_seconds, process_tree, steal_seconds
+from bench.procs import RedisServer, cpu_list, cpu_seconds, process_tree, steal_seconds
 from bench.steps import Step, quantile
 from bench.summary import render_steps, summarise
 
 
 def step(rate: float, p99: float, *, label: str = "ramp", errors: dict[str, int] | None = None,
-         achieved: float | None = None, scenario: str = "bus-qr", steal_s: float = 0.0) -> Step:
+         achieved: float | None = None, scenario: str = "bus-qr", steal_s: float = 0.0,
+         redis_forks: int | None = None) -> Step:
     return Step(scenario=scenario, rate=rate, offered=rate, achieved=achieved or rate,
                 answered=int(rate * 10), latency_ms={"p50": 1.0, "p90": 2.0, "p99": p99,
                                                      "p99.9": p99, "max": p99, "mean": 1.0},
                 errors=errors or {}, mismatches=0, decisions={"accept/ok": int(rate * 10)},
                 loop_s=10.0, server_cpu_s=rate * 10 * 200e-6, generator_cpu_s=5.0, label=label,
-                server_ms={"p50": 0.5, "p99": None}, steal_s=steal_s)
+                server_ms={"p50": 0.5, "p99": None}, steal_s=steal_s,
+                redis_forks=redis_forks)
 
 
 def test_cpu_seconds_reads_this_process() -> None:
@@ -51,7 +57,7 @@ def test_a_failed_step_says_when_the_host_took_the_validators_time() -> None:
         docs = [{**x.as_dict(1), "verdict": x.verdict(25)} for x in (step(2000, 5.0), s)]
         failure = summarise(docs, 25)["qr"]["first_failure"]
         assert ("the host took 4.0% of the validator's core time" in failure) is noted, failure
-    assert " 4.0%      -  p99 40.0 ms" in render_steps([robbed], 1, 25)
+    assert " 4.0%      -    -  p99 40.0 ms" in render_steps([robbed], 1, 25)
 
 
 def test_a_failed_step_says_when_the_host_probe_before_it_was_slow() -> None:
@@ -61,7 +67,7 @@ def test_a_failed_step_says_when_the_host_probe_before_it_was_slow() -> None:
     docs = [{**x.as_dict(1), "verdict": x.verdict(25)} for x in steps]
     failure = summarise(docs, 25)["qr"]["first_failure"]
     assert "the host probe before it answered 44,000/s, 37% below the run's median" in failure
-    assert "   44k  p99 40.0 ms" in render_steps(steps[-1:], 1, 25)
+    assert "   44k    -  p99 40.0 ms" in render_steps(steps[-1:], 1, 25)
     steps[-1].probe_per_s = 60_000.0  # within 20 % of the median: nothing to say
     docs = [{**x.as_dict(1), "verdict": x.verdict(25)} for x in steps]
     assert "probe" not in summarise(docs, 25)["qr"]["first_failure"]
@@ -111,3 +117,37 @@ def test_the_host_probe_line() -> None:
               {"label": "after", "answered_per_s": 71980.0, "server_cpu_us": 13.0}]
     assert render_probes(probes) == ("host probe (the terminal front's own 404, wrk 3 s): "
                                      "before 45,749/s (21.4 µs), after 71,980/s (13.0 µs)")
+
+
+@pytest.mark.redis
+def test_the_benchmarks_redis_counts_its_forks(tmp_path: Path) -> None:
+    """An AOF rewrite forks Redis on the load's core: the steps and the ceiling say so."""
+    redis = RedisServer(tmp_path / "redis", None)
+    redis.start()
+    try:
+        redis.wait_ready()
+        assert redis.forks() == 0
+        with socket.create_connection(("127.0.0.1", redis.port), timeout=2) as conn:
+            conn.sendall(b"BGREWRITEAOF\r\n")
+            assert conn.recv(100).startswith(b"+")
+        deadline = time.monotonic() + 10
+        while redis.forks() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert redis.forks() == 1
+    finally:
+        redis.stop()
+    assert redis.forks() is None  # gone: not a number
+
+
+def test_a_step_and_the_ceiling_show_an_aof_rewrite() -> None:
+    calm, forked = step(3000, 40.0, redis_forks=0), step(3000, 40.0, redis_forks=1)
+    for s, noted in ((calm, False), (forked, True)):
+        docs = [{**x.as_dict(1), "verdict": x.verdict(25)} for x in (step(2000, 5.0), s)]
+        failure = summarise(docs, 25)["qr"]["first_failure"]
+        assert ("Redis forked for an AOF rewrite during it" in failure) is noted, failure
+    assert "   1  p99 40.0 ms" in render_steps([forked], 1, 25)
+    assert "   -  p99 40.0 ms" in render_steps([step(3000, 40.0)], 1, 25)  # not read
+    ceiling = {"kind": "qr", "answered_per_s": 4000.0, "server_cpu_us_per_validation": 240.0,
+               "non_2xx": 0, "wrk": {"50%": 15.0, "99%": 30.0}, "redis_forks": 1}
+    assert "Redis forked for an AOF rewrite during it" in render_ceiling([ceiling])
+    assert "forked" not in render_ceiling([{**ceiling, "redis_forks": 0}])

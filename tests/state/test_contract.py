@@ -12,12 +12,15 @@ import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
+import tracemalloc
 from typing import Any
 
+import orjson
 import pytest
 
 from validator.clock import FixedClock
 from validator.policy.types import Category
+from validator.state import keys, open_store
 from validator.state import memory as memory_module
 from validator.state.memory import MemoryStore
 from validator.state.store import (
@@ -434,6 +437,59 @@ async def test_memory_store_expires_by_its_clock(fixed_clock: FixedClock) -> Non
     fixed_clock.set(1_795_000_000 + USAGE_TTL_S)
     snap = await store.snapshot(query("r-00000001"))
     assert (snap.entered_today, snap.concession_rides_today, snap.atc_high) == (False, 0, 3)
+
+
+async def test_memory_ledger_goes_a_retention_after_its_last_commit(
+    fixed_clock: FixedClock,
+) -> None:
+    """Like Redis's EXPIRE of the day's stream, refreshed by every commit to that day."""
+    store = await open_store("memory", clock=fixed_clock, ledger_retention_days=1)
+    assert isinstance(store, MemoryStore)
+    later = DAY + dt.timedelta(days=1)
+    first = await committed(store, commit("r-00000001"))
+    fixed_clock.advance(3600)
+    second = await committed(store, commit("r-00000002"))  # the day lasts 1 d from here
+    fixed_clock.advance(10)
+    other = await committed(store, commit("r-00000003", local_date=later))
+    fixed_clock.advance(86400 - 11)  # a day less 1 s since the last commit (not the first)
+    assert await ledger(store) == [b'{"ledger":"r-00000001"}', b'{"ledger":"r-00000002"}']
+    fixed_clock.advance(2)  # a day and 1 s: the day reads as one that never had a record
+    assert await store.ledger_read(DAY) == []
+    assert await store.ledger_read(DAY, after=first) == []
+    assert await store.ledger_read(later) == [(other, b'{"ledger":"r-00000003"}')]
+    fresh = [await committed(store, commit(f"r-0000001{n}")) for n in range(3)]
+    assert await store.ledger_read(DAY) == [
+        (entry_id, b'{"ledger":"r-0000001%d"}' % n) for n, entry_id in enumerate(fresh)
+    ]
+    ids = [keys.parse_entry_id(entry_id) for entry_id in [first, second, *fresh]]
+    assert ids == sorted(set(ids))  # a new stream, its ids still strictly increasing
+    fixed_clock.advance(86400 - 1)  # `later`: a day and 1 s since its only commit
+    await committed(store, commit("r-00000020"))
+    assert later not in store._ledgers  # reclaimed by a commit to another day, unread
+    assert await store.ledger_read(later) == []
+    assert len(await store.ledger_read(DAY)) == 4
+
+
+async def test_memory_store_keeps_right_sized_copies_of_orjson_output(
+    fixed_clock: FixedClock,
+) -> None:
+    """orjson's bytes sit in the buffer it wrote into (16 KB for a 700-byte record): kept
+    as they come, a decision's ledger record and answer would hold ~20 KB for a day."""
+    store = MemoryStore(fixed_clock)
+    record = {f"field_{n:02d}": "x" * 10 for n in range(40)}  # ~750 bytes, like a record
+    n = 500
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(n):
+            rid = f"r-{i:08d}"
+            await committed(store, commit(rid, response=orjson.dumps({"request_id": rid}),
+                                          ledger=orjson.dumps({**record, "request_id": rid})))
+        per_commit = (tracemalloc.get_traced_memory()[0] - before) / n
+    finally:
+        tracemalloc.stop()
+    assert per_commit < 3000, f"{per_commit:.0f} bytes held per commit"
+    assert orjson.loads((await ledger(store))[-1])["request_id"] == f"r-{n - 1:08d}"
 
 
 async def test_memory_feed_lease_and_board_expire_by_its_clock(

@@ -229,6 +229,20 @@ async def test_key_names_ttls_and_nothing_personal(store: RedisStore, raw: Redis
         assert forbidden.encode() not in dumped
 
 
+async def test_ledger_ttl_is_the_retention_from_the_last_commit(
+    redis_url: str, raw: Redis
+) -> None:
+    store = RedisStore.from_url(redis_url, ledger_retention_days=1)
+    try:
+        await store.commit(commit("r-00000001"))
+        assert await raw.ttl(keys.ledger(DAY)) in range(86400 - 5, 86400 + 1)
+        await raw.expire(keys.ledger(DAY), 60)
+        await store.commit(commit("r-00000002"))
+        assert await raw.ttl(keys.ledger(DAY)) in range(86400 - 5, 86400 + 1)  # refreshed
+    finally:
+        await store.close()
+
+
 async def dump(raw: Redis, key: bytes | str) -> bytes:
     """Every byte a key holds, whatever its type (strings and streams here)."""
     if await raw.type(key) == b"stream":

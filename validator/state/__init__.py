@@ -21,7 +21,7 @@ async def open_store(
     if url == "memory":
         from validator.state.memory import MemoryStore
 
-        return MemoryStore(clock or SystemClock())
+        return MemoryStore(clock or SystemClock(), ledger_retention_days=ledger_retention_days)
     if url.startswith(("redis://", "rediss://", "unix://")):
         from validator.state.redis import RedisStore
 

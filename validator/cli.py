@@ -13,6 +13,8 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from validator.audit import CLI
 from validator.config import ConfigError, load_config
 from validator.holders import changes
@@ -70,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-dashboard", action="store_true",
                    help="serve no operator dashboard and run no live feed, for validators "
                         "that terminals reach (HTTP errors still reach the board)")
+    s.add_argument("--ledger-retention-days", type=int, default=400, metavar="DAYS",
+                   help="keep each local day's ledger this long after its last record "
+                        "(default 400; both stores)")
     s.add_argument("--workers", type=int, default=1,
                    help="worker processes sharing the port (SO_REUSEPORT); default 1")
     s.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
@@ -126,9 +131,15 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be at least 1")
     if args.workers > 1 and args.store == "memory":
         raise UsageError("--store memory lives in one process: --workers needs redis://")
-    settings = Settings(config_dir=args.config, keys_dir=args.keys, store_url=args.store,
-                        host=args.host, port=args.port, terminal_port=args.terminal_port,
-                        access_log=args.access_log, dashboard=not args.no_dashboard)
+    try:
+        settings = Settings(config_dir=args.config, keys_dir=args.keys, store_url=args.store,
+                            host=args.host, port=args.port, terminal_port=args.terminal_port,
+                            access_log=args.access_log, dashboard=not args.no_dashboard,
+                            ledger_retention_days=args.ledger_retention_days)
+    except ValidationError as exc:  # a number out of range: name the option, no traceback
+        raise UsageError("; ".join(
+            f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg'].lower()}"
+            for e in exc.errors())) from None
     return serve(settings, workers=args.workers, loop=args.loop)
 
 

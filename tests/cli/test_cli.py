@@ -74,6 +74,19 @@ def test_serve_refuses_a_broken_key_set_naming_the_file(tmp_path: Path) -> None:
     assert "holder-pepper.hex" in result.stderr
 
 
+def test_serve_names_an_option_out_of_range_without_a_traceback(tmp_path: Path) -> None:
+    target = tmp_path / "set"
+    run_cli("keys", "init", str(target), "--config", str(CONFIG_DIR))
+    for option, value, said in (("--ledger-retention-days", "0", "greater than or equal to 1"),
+                                ("--port", "70000", "less than or equal to 65535")):
+        result = run_cli("serve", "--config", str(CONFIG_DIR), "--keys", str(target),
+                         "--store", "memory", option, value, check=False)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(f"error: {option}: input should be {said}"), \
+            result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 

@@ -13,12 +13,11 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from bench.creds import CARDS, CardMode
-from bench.procs import PYTHON, ROOT, Validator, cpu_seconds, pinned
+from bench.procs import PYTHON, ROOT, RedisServer, Validator, cpu_seconds, pinned
 
 WRK = "wrk"
 DURATION_S = 10
@@ -35,9 +34,9 @@ PREPARED = {"card": 200_000, "qr": 80_000}
 
 def run_ceiling(validator: Validator, keys: Path, kind: str, load_cpus: str,
                 out: Path, card_mode: CardMode = "fresh",
-                forks: Callable[[], int | None] | None = None) -> dict[str, Any] | None:
+                redis: RedisServer | None = None) -> dict[str, Any] | None:
     """Saturate the validator with `kind` requests; None when `wrk` is not installed.
-    `forks` reads Redis's fork count: an AOF rewrite during the run is reported."""
+    With `redis`, also its CPU per answer and its forks (an AOF rewrite) meanwhile."""
     if shutil.which(WRK) is None:
         return None
     requests = out / f"wrk-{kind}.tsv"
@@ -46,13 +45,15 @@ def run_ceiling(validator: Validator, keys: Path, kind: str, load_cpus: str,
     subprocess.run([PYTHON, "-m", "bench.wrk_requests", "--keys", str(keys), "--kind", kind,
                     "--n", str(prepared), *cards, "--out", str(requests)], cwd=ROOT,
                    check=True, capture_output=True)
-    forks_before = forks() if forks is not None else None
+    forks_before = redis.forks() if redis is not None else None
+    redis_before = redis.cpu_seconds() if redis is not None else None
     run = _wrk(validator, load_cpus, DURATION_S, [
         "-s", str(ROOT / "bench" / "wrk_replay.lua"), "--latency", validator.terminal_url,
         "--", str(requests)])
     (out / f"wrk-{kind}.txt").write_text(run.stdout)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", run.stdout)
-    forks_after = forks() if forks is not None else None
+    forks_after = redis.forks() if redis is not None else None
+    redis_after = redis.cpu_seconds() if redis is not None else None
     return {
         "kind": kind,
         **({"card_mode": card_mode} if kind == "card" else {}),
@@ -63,6 +64,8 @@ def run_ceiling(validator: Validator, keys: Path, kind: str, load_cpus: str,
         "wrk": {q: _ms(run.stdout, q) for q in ("50%", "99%")},
         "redis_forks": forks_after - forks_before
         if forks_before is not None and forks_after is not None else None,
+        "redis_cpu_us_per_validation": round((redis_after - redis_before) / run.answered * 1e6, 1)
+        if redis_before is not None and redis_after is not None and run.answered else None,
     }
 
 
@@ -125,11 +128,14 @@ def _ms(text: str, quantile: str) -> float | None:
 def render(results: list[dict[str, Any]]) -> str:
     lines = ["\n== one core's ceiling (wrk, closed loop, 64 connections, "
              f"{DURATION_S} s) ==",
-             "kind   answers/s   server µs/validation   non-2xx   wrk p50 / p99 (queueing)"]
+             "kind   answers/s   server µs/validation   Redis µs   non-2xx   "
+             "wrk p50 / p99 (queueing)"]
     for r in results:
+        redis_us = r.get("redis_cpu_us_per_validation")
         lines.append(f"{r['kind']:<6} {r['answered_per_s']:>9,.0f}   "
-                     f"{r['server_cpu_us_per_validation']:>20,.0f}   {r['non_2xx']:>7}   "
-                     f"{r['wrk']['50%']} / {r['wrk']['99%']} ms")
+                     f"{r['server_cpu_us_per_validation']:>20,.0f}   "
+                     f"{'-' if redis_us is None else f'{redis_us:.1f}':>8}   "
+                     f"{r['non_2xx']:>7}   {r['wrk']['50%']} / {r['wrk']['99%']} ms")
         if r.get("card_mode") == "returning":
             lines.append(f"       (returning cards: {CARDS:,} cards tapping in turn, "
                          "counters rising)")

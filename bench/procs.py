@@ -148,6 +148,11 @@ class RedisServer(Service):
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def cpu_seconds(self) -> float | None:
+        """Redis's CPU time so far (its main thread and I/O; a rewrite's child is a
+        process of its own and not counted). None before it started."""
+        return cpu_seconds([self.proc.pid]) if self.proc is not None else None
+
     def forks(self) -> int | None:
         """Redis's `total_forks` so far: each is an AOF rewrite (no RDB snapshots here),
         a child copying the data set on the load's core. None if Redis does not answer."""

@@ -115,7 +115,7 @@ def _ramp(validator: Validator, redis: RedisServer, opts: StepOptions, kind: str
         out_dir.mkdir(parents=True, exist_ok=True)
         probe = run_probe(validator, opts.load_cpus, out_dir, "step", seconds=STEP_PROBE_S)
         done = run_step(validator, opts, scenario, rate, seed=seed, label=label,
-                        out_dir=out_dir, forks=redis.forks)
+                        out_dir=out_dir, redis=redis)
         done.probe_per_s = probe["answered_per_s"] if probe else None
         steps.append(done)
         print(render_steps([done], len(opts.server_cpus), p99_ms, header=False), flush=True)
@@ -188,7 +188,7 @@ def main() -> int:
             time.sleep(args.ceiling_pause_s)
         ceilings = [c for kind in kinds if (c := run_ceiling(
             validator, keys, kind, args.load_cpus, out, card_mode=args.card_mode,
-            forks=redis.forks))]
+            redis=redis))]
         doc["ceiling"] = ceilings
         print(render_ceiling(ceilings) if ceilings else "\n(wrk not installed: no ceiling)")
         probes += [p for p in [run_probe(validator, args.load_cpus, out, "after")] if p]

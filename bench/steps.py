@@ -18,13 +18,20 @@ import re
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.creds import CardMode
-from bench.procs import PYTHON, ROOT, Validator, cpu_seconds, pinned, steal_seconds
+from bench.procs import (
+    PYTHON,
+    ROOT,
+    RedisServer,
+    Validator,
+    cpu_seconds,
+    pinned,
+    steal_seconds,
+)
 
 
 @dataclass
@@ -72,10 +79,19 @@ class Step:
     # Redis forks during the loop (`total_forks`): AOF rewrites, a child copying the data
     # set on the load's core; None when not read (no Redis handle given)
     redis_forks: int | None = None
+    # Redis's own CPU over the loop (None: not read): how many validators one Redis
+    # core could serve
+    redis_cpu_s: float | None = None
 
     @property
     def cpu_us_per_validation(self) -> float:
         return self.server_cpu_s / max(self.answered, 1) * 1e6
+
+    @property
+    def redis_us_per_validation(self) -> float | None:
+        if self.redis_cpu_s is None:
+            return None
+        return self.redis_cpu_s / max(self.answered, 1) * 1e6
 
     def server_busy(self, cores: int) -> float:
         """Share of its cores the validator was busy during the loop (0–1)."""
@@ -104,6 +120,8 @@ class Step:
     def as_dict(self, server_cores: int) -> dict[str, Any]:
         doc = asdict(self)
         doc["cpu_us_per_validation"] = round(self.cpu_us_per_validation, 1)
+        redis_us = self.redis_us_per_validation
+        doc["redis_us_per_validation"] = round(redis_us, 1) if redis_us is not None else None
         doc["server_busy"] = round(self.server_busy(server_cores), 3)
         doc["generator_busy"] = round(self.generator_busy, 3)
         doc["steal"] = round(self.steal(server_cores), 3)
@@ -174,15 +192,16 @@ def generator_argv(validator: Validator, opts: StepOptions, scenario: str, rate:
 
 def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float, *,
              seed: int, out_dir: Path, label: str = "ramp",
-             forks: Callable[[], int | None] | None = None) -> Step:
+             redis: RedisServer | None = None) -> Step:
     """Run one step and measure it; raises RuntimeError if the runner could not start.
-    `forks` reads Redis's fork count (bench/procs.py `RedisServer.forks`)."""
+    With `redis`, also its CPU and forks over the loop."""
     argv = generator_argv(validator, opts, scenario, rate, seed=seed, out_dir=out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # line -> (wall, server CPU, generator CPU, steal on the server's cores)
     marks: dict[str, tuple[float, float, float, float]] = {}
     histograms: dict[str, dict[float, float]] = {}
     forked: dict[str, int | None] = {}
+    redis_cpu: dict[str, float | None] = {}
     with (out_dir / "runner.log").open("w") as log:
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
@@ -195,7 +214,8 @@ def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float
                 marks[mark] = (time.monotonic(), cpu_seconds(validator.pids()),
                                cpu_seconds([proc.pid]), steal_seconds(opts.server_cpus))
                 histograms[mark] = decision_buckets(validator.url)
-                forked[mark] = forks() if forks is not None else None
+                forked[mark] = redis.forks() if redis is not None else None
+                redis_cpu[mark] = redis.cpu_seconds() if redis is not None else None
         code = proc.wait()
     report_path = out_dir / "report.json"
     if code not in (0, 1) or "start" not in marks or "end" not in marks or \
@@ -205,6 +225,7 @@ def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float
     report = json.loads(report_path.read_text())
     (t0, s0, g0, h0), (t1, s1, g1, h1) = marks["start"], marks["end"]
     f0, f1 = forked["start"], forked["end"]
+    r0, r1 = redis_cpu["start"], redis_cpu["end"]
     return Step(
         scenario=scenario, rate=rate, offered=report["offered_rate"],
         achieved=report["achieved_rate"], answered=report["answered"],
@@ -218,4 +239,5 @@ def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float
         service_ms=report.get("service_ms", {}),
         steal_s=h1 - h0,
         redis_forks=f1 - f0 if f0 is not None and f1 is not None else None,
+        redis_cpu_s=r1 - r0 if r0 is not None and r1 is not None else None,
     )

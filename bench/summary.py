@@ -19,7 +19,7 @@ STEAL_NOTABLE = 0.01  # from 1 % of its time taken by the host, a step's tail is
 
 _HEAD = (f"{'step':8} {'rate/s':>7} {'achieved':>8} {'p50':>7} {'p90':>7} {'p99':>7} "
          f"{'p99.9':>7} {'max':>7} {'srv p50':>7} {'srv p99':>7} {'srv busy':>8} {'µs/val':>7} "
-         f"{'gen busy':>8} {'steal':>6} {'probe':>6} {'fork':>4}  verdict")
+         f"{'gen busy':>8} {'steal':>6} {'probe':>6} {'fork':>4} {'rds µs':>6}  verdict")
 SLOW_PROBE = 0.8  # a step whose host probe is under 80 % of the run's median: a slow host
 
 
@@ -32,7 +32,7 @@ def render_steps(steps: list[Step], server_cores: int, p99_ms: float, *, header:
     """Latencies in ms: from the scheduled time (the generator's view), and "srv", the
     validator's own decision time; busy = share of the cores used; steal = share of the
     validator's cores' time the hypervisor gave to someone else; fork = Redis forks
-    (AOF rewrites) during the step."""
+    (AOF rewrites) during the step; rds µs = Redis's own CPU per validation."""
     lines = [_HEAD, "-" * len(_HEAD)] if header else []
     for s in steps:
         lat = s.latency_ms
@@ -42,8 +42,13 @@ def render_steps(steps: list[Step], server_cores: int, p99_ms: float, *, header:
             f"{_ms(s.server_ms.get('p50'))} {_ms(s.server_ms.get('p99'))} "
             f"{s.server_busy(server_cores):8.0%} {s.cpu_us_per_validation:7.0f} "
             f"{s.generator_busy:8.0%} {s.steal(server_cores):6.1%} {_kilo(s.probe_per_s)} "
-            f"{'-' if s.redis_forks is None else s.redis_forks:>4}  {s.verdict(p99_ms)}")
+            f"{'-' if s.redis_forks is None else s.redis_forks:>4} "
+            f"{_us(s.redis_us_per_validation)}  {s.verdict(p99_ms)}")
     return "\n".join(lines)
+
+
+def _us(value: float | None) -> str:
+    return f"{value:6.1f}" if value is not None else f"{'-':>6}"
 
 
 def _kilo(per_s: float | None) -> str:
@@ -85,6 +90,7 @@ def _kind_summary(steps: list[dict[str, Any]], usual_probe: float | None = None
         "cpu_us_at_sustained": best["cpu_us_per_validation"] if best else None,
         "server_busy_at_sustained": best["server_busy"] if best else None,
         "p99_ms_at_sustained": best["latency_ms"]["p99"] if best else None,
+        "redis_us_at_sustained": best.get("redis_us_per_validation") if best else None,
         "first_failure": _failure(failed[-1], usual_probe) if failed else None,
         "p50_ms_at_1000": at_1000[0]["latency_ms"]["p50"] if at_1000 else None,
         "server_p50_ms_at_1000": at_1000[0]["server_ms"].get("p50") if at_1000 else None,
@@ -147,6 +153,11 @@ def render_summary(summary: dict[str, Any], before: dict[str, Any], after: dict[
                      f"(p99 {s['p99_ms_at_sustained']} ms, validator CPU "
                      f"{s['cpu_us_at_sustained']} µs/validation, "
                      f"{(s['server_busy_at_sustained'] or 0):.0%} of its core)")
+        redis_us = s.get("redis_us_at_sustained")
+        if redis_us:
+            lines.append(f"  Redis: {redis_us} µs of its CPU per validation there, so one "
+                         f"Redis core would serve ~{1e6 / redis_us:,.0f} validations/s "
+                         "(docs/benchmarks.md: how far more validator processes scale)")
         for key in ("at_50pct", "at_80pct"):
             if key in s:
                 lat = s[key]["latency_ms"]

@@ -14,19 +14,19 @@ from bench.ceiling import render as render_ceiling
 from bench.ceiling import render_probes
 from bench.procs import RedisServer, cpu_list, cpu_seconds, process_tree, steal_seconds
 from bench.steps import Step, quantile
-from bench.summary import render_steps, summarise
+from bench.summary import render_steps, render_summary, summarise
 
 
 def step(rate: float, p99: float, *, label: str = "ramp", errors: dict[str, int] | None = None,
          achieved: float | None = None, scenario: str = "bus-qr", steal_s: float = 0.0,
-         redis_forks: int | None = None) -> Step:
+         redis_forks: int | None = None, redis_cpu_s: float | None = None) -> Step:
     return Step(scenario=scenario, rate=rate, offered=rate, achieved=achieved or rate,
                 answered=int(rate * 10), latency_ms={"p50": 1.0, "p90": 2.0, "p99": p99,
                                                      "p99.9": p99, "max": p99, "mean": 1.0},
                 errors=errors or {}, mismatches=0, decisions={"accept/ok": int(rate * 10)},
                 loop_s=10.0, server_cpu_s=rate * 10 * 200e-6, generator_cpu_s=5.0, label=label,
                 server_ms={"p50": 0.5, "p99": None}, steal_s=steal_s,
-                redis_forks=redis_forks)
+                redis_forks=redis_forks, redis_cpu_s=redis_cpu_s)
 
 
 def test_cpu_seconds_reads_this_process() -> None:
@@ -57,7 +57,7 @@ def test_a_failed_step_says_when_the_host_took_the_validators_time() -> None:
         docs = [{**x.as_dict(1), "verdict": x.verdict(25)} for x in (step(2000, 5.0), s)]
         failure = summarise(docs, 25)["qr"]["first_failure"]
         assert ("the host took 4.0% of the validator's core time" in failure) is noted, failure
-    assert " 4.0%      -    -  p99 40.0 ms" in render_steps([robbed], 1, 25)
+    assert " 4.0%      -    -      -  p99 40.0 ms" in render_steps([robbed], 1, 25)
 
 
 def test_a_failed_step_says_when_the_host_probe_before_it_was_slow() -> None:
@@ -67,7 +67,7 @@ def test_a_failed_step_says_when_the_host_probe_before_it_was_slow() -> None:
     docs = [{**x.as_dict(1), "verdict": x.verdict(25)} for x in steps]
     failure = summarise(docs, 25)["qr"]["first_failure"]
     assert "the host probe before it answered 44,000/s, 37% below the run's median" in failure
-    assert "   44k    -  p99 40.0 ms" in render_steps(steps[-1:], 1, 25)
+    assert "   44k    -      -  p99 40.0 ms" in render_steps(steps[-1:], 1, 25)
     steps[-1].probe_per_s = 60_000.0  # within 20 % of the median: nothing to say
     docs = [{**x.as_dict(1), "verdict": x.verdict(25)} for x in steps]
     assert "probe" not in summarise(docs, 25)["qr"]["first_failure"]
@@ -127,6 +127,8 @@ def test_the_benchmarks_redis_counts_its_forks(tmp_path: Path) -> None:
     try:
         redis.wait_ready()
         assert redis.forks() == 0
+        cpu = redis.cpu_seconds()
+        assert cpu is not None and cpu >= 0
         with socket.create_connection(("127.0.0.1", redis.port), timeout=2) as conn:
             conn.sendall(b"BGREWRITEAOF\r\n")
             assert conn.recv(100).startswith(b"+")
@@ -145,9 +147,27 @@ def test_a_step_and_the_ceiling_show_an_aof_rewrite() -> None:
         docs = [{**x.as_dict(1), "verdict": x.verdict(25)} for x in (step(2000, 5.0), s)]
         failure = summarise(docs, 25)["qr"]["first_failure"]
         assert ("Redis forked for an AOF rewrite during it" in failure) is noted, failure
-    assert "   1  p99 40.0 ms" in render_steps([forked], 1, 25)
-    assert "   -  p99 40.0 ms" in render_steps([step(3000, 40.0)], 1, 25)  # not read
+    assert "   1      -  p99 40.0 ms" in render_steps([forked], 1, 25)
+    assert "   -      -  p99 40.0 ms" in render_steps([step(3000, 40.0)], 1, 25)  # not read
     ceiling = {"kind": "qr", "answered_per_s": 4000.0, "server_cpu_us_per_validation": 240.0,
                "non_2xx": 0, "wrk": {"50%": 15.0, "99%": 30.0}, "redis_forks": 1}
     assert "Redis forked for an AOF rewrite during it" in render_ceiling([ceiling])
     assert "forked" not in render_ceiling([{**ceiling, "redis_forks": 0}])
+
+
+def test_redis_cpu_per_validation_and_what_one_redis_core_would_serve() -> None:
+    """How far more validator processes scale (issue 5): Redis's own µs per validation."""
+    assert RedisServer(Path("/nonexistent"), None).cpu_seconds() is None  # not started
+    busy = step(4000, 9.0, redis_cpu_s=0.5)  # 40,000 answers: 12.5 µs each
+    assert busy.redis_us_per_validation == 12.5 and step(1, 1.0).redis_us_per_validation is None
+    assert "   -   12.5  ok" in render_steps([busy], 1, 25)
+    docs = [{**x.as_dict(1), "verdict": x.verdict(25)} for x in (step(2000, 5.0), busy)]
+    summary = summarise(docs, 25)
+    assert summary["qr"]["redis_us_at_sustained"] == 12.5
+    rendered = render_summary(summary, {"load_average": [0]}, {"load_average": [0]})
+    assert "Redis: 12.5 µs of its CPU per validation there, so one Redis core would serve " \
+           "~80,000 validations/s" in rendered
+    ceiling = {"kind": "card", "answered_per_s": 7000.0, "server_cpu_us_per_validation": 140.0,
+               "redis_cpu_us_per_validation": 11.3, "non_2xx": 0,
+               "wrk": {"50%": 9.0, "99%": 20.0}}
+    assert "140       11.3" in render_ceiling([ceiling])

@@ -23,7 +23,8 @@
    loop, saturating the validator whatever rate the ramp sustained (bench/ceiling.py),
    after `--ceiling-pause-s` idle (default 20).
 5. A table, and bench-results/<time>/summary.json (plus every step's report). Each step
-   and ceiling says how often Redis forked meanwhile (an AOF rewrite, on the load's core).
+   and ceiling says how often Redis forked meanwhile (an AOF rewrite, on the load's core)
+   and Redis's own CPU per validation.
 
 Every option has an environment twin for `make bench`: BENCH_WORKERS, BENCH_RATES, …
 (`--card-mode`: BENCH_CARD_MODE, or CARD_MODE).
@@ -51,9 +52,10 @@ from validator.keygen import init_keyset
 
 SCENARIOS = {"card": "bus-taps", "qr": "bus-qr"}
 STEP_PROBE_S = 1  # the host probe before each step (run_probe): ~50,000 answers
-# Idle time before the ceiling. Straight after a ramp, a validator's ceiling ran ~15 %
-# under a fresh one's; after 20 s idle ~9 %, closing over the next minute (seventh
-# session, docs/benchmarks.md): measure the core, not what the ramp left behind.
+# Idle time before the ceiling, so that it measures the core and not what the ramp left
+# busy. Ceilings straight after a ramp ran 15-50 % dearer than a new validator's; the
+# cause was mostly Redis's AOF rewrites (eighth session, docs/benchmarks.md), now out
+# of the benchmark's Redis, but a settled machine is the fairer measurement anyway.
 CEILING_PAUSE_S = 20
 DEFAULT_RATES = "500,1000,1500,2000,2500,3000,3500,4000,4500,5000,6000,7000,8000,10000"
 

@@ -155,9 +155,10 @@ def render_summary(summary: dict[str, Any], before: dict[str, Any], after: dict[
                      f"{(s['server_busy_at_sustained'] or 0):.0%} of its core)")
         redis_us = s.get("redis_us_at_sustained")
         if redis_us:
-            lines.append(f"  Redis: {redis_us} µs of its CPU per validation there, so one "
-                         f"Redis core would serve ~{1e6 / redis_us:,.0f} validations/s "
-                         "(docs/benchmarks.md: how far more validator processes scale)")
+            lines.append(f"  Redis: {redis_us} µs of its CPU per validation there: one "
+                         f"Redis core serves at least ~{1e6 / redis_us:,.0f} validations/s "
+                         "(here it shares its core with the load; docs/benchmarks.md, how "
+                         "far more validator processes scale)")
         for key in ("at_50pct", "at_80pct"):
             if key in s:
                 lat = s[key]["latency_ms"]

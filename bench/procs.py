@@ -21,6 +21,10 @@ import urllib.request
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PYTHON = sys.executable
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,24 +167,14 @@ class RedisServer(Service):
     def forks(self) -> int | None:
         """Redis's `total_forks` so far: each is an AOF rewrite (no RDB snapshots here),
         a child copying the data set on the load's core. None if Redis does not answer."""
+        client = redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=2,
+                             retry=Retry(NoBackoff(), 0))  # a Redis that is gone: at once
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as conn:
-                conn.sendall(b"INFO stats\r\n")
-                reply = conn.recv(65536)
-                head, _, body = reply.partition(b"\r\n")  # a bulk string: $<length>
-                if not head.startswith(b"$"):
-                    return None
-                while len(body) < int(head[1:]):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return None
-                    body += chunk
-        except (OSError, ValueError):
+            return int(client.info("stats")["total_forks"])
+        except (redis.RedisError, OSError, KeyError):
             return None
-        for line in body.decode("latin-1").splitlines():
-            if line.startswith("total_forks:"):
-                return int(line.partition(":")[2])
-        return None
+        finally:
+            client.close()
 
     def wait_ready(self, timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s

@@ -101,7 +101,7 @@ def run_probe(validator: Validator, load_cpus: str | None, out: Path, label: str
     """The host's speed now: `wrk` for PROBE_S on a path the terminal front answers 404
     itself (no application work: the event loop, the parser, two system calls). On this
     VM it moved between 44,000 and 72,000 answers/s within an hour (docs/benchmarks.md,
-    sixth session); taken before and after a run, and for a second before each step, it
+    "The host's speed"); taken before and after a run, and for a second before each step, it
     says what the host gave them. None when `wrk` is not installed."""
     if shutil.which(WRK) is None:
         return None

@@ -60,7 +60,7 @@ CARDS = 20_000
 # ride-cap guard failed and the pipeline read and decided again — two more Redis round
 # trips that real traffic rarely takes. With the old 1950-1999 mix (34 % seniors) a
 # fifth to a quarter of all QR scans took that path (16 % of a ceiling run's
-# validations read a snapshot, 2026-11-27). A pool keeping every senior under the cap
+# validations read a snapshot). A pool keeping every senior under the cap
 # would need a quarter of a step's requests as holders and would still not do: the
 # cap counts per holder (SSN) per day, and a run's steps share holders.
 NO_CAP_BIRTH_YEARS = range(20, 55)  # years before the run's (UTC) year

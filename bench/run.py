@@ -1,4 +1,4 @@
-"""`make bench`: the throughput benchmark of issue 5, end to end on this machine.
+"""`make bench`: the throughput benchmark, end to end on this machine, against the targets.
 
     python -m bench.run [--workers N] [--rates 500,1000,...] [--step-s 10] ...
 
@@ -7,7 +7,7 @@
 2. The validator, `serve --workers N`, pinned to `--server-cpus` (default core 0);
    Redis and the load generator get the other cores (`--load-cpus`). Validations go to
    `--front lean` (default: the lean terminal front, `serve --terminal-port`) or
-   `--front aiohttp` (the main port, as before the lean front).
+   `--front aiohttp` (the main port, which serves every route).
 3. Per scenario (card taps on buses, QR scans on buses): a warm-up, then open-loop
    steps of `--step-s` seconds at rising rates, until a step is not sustained (p99
    over `--p99-ms`, any error or mismatch, or the achieved rate short of the offered).
@@ -54,7 +54,7 @@ SCENARIOS = {"card": "bus-taps", "qr": "bus-qr"}
 STEP_PROBE_S = 1  # the host probe before each step (run_probe): ~50,000 answers
 # Idle time before the ceiling, so that it measures the core and not what the ramp left
 # busy. Ceilings straight after a ramp ran 15-50 % dearer than a new validator's; the
-# cause was mostly Redis's AOF rewrites (eighth session, docs/benchmarks.md), now out
+# cause was mostly Redis's AOF rewrites (docs/benchmarks.md, "AOF rewrites"), now out
 # of the benchmark's Redis, but a settled machine is the fairer measurement anyway.
 CEILING_PAUSE_S = 20
 DEFAULT_RATES = "500,1000,1500,2000,2500,3000,3500,4000,4500,5000,6000,7000,8000,10000"

@@ -1,4 +1,4 @@
-"""The benchmark's tables and its verdict against the targets of issue 5."""
+"""The benchmark's tables and its verdict against the performance targets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from bench.steps import Step
 
-# issue 5, "Targets": figures on the 2-core machine, one validator process on one core
+# The performance targets: one validator process on one core of the 2-core machine
 TARGETS = {
     "qr_rate": 4000.0,  # QR validations/s sustained with p99 <= 25 ms
     "card_rate": 6000.0,  # card taps/s sustained
@@ -166,7 +166,7 @@ def render_summary(summary: dict[str, Any], before: dict[str, Any], after: dict[
                              f"p90 {lat['p90']:.2f} p99 {lat['p99']:.2f} max {lat['max']:.1f}")
         lines.append(f"  ramp ended at {s['first_failure']}" if s["first_failure"] else
                      "  no step failed: the list of rates ran out (add higher ones)")
-    lines.append("targets (issue 5):")
+    lines.append("performance targets (one process, one core):")
     lines += [f"  {'met ' if t['met'] else 'MISS'} {t['target']:30} {t['measured']}"
               for t in summary["targets"]]
     lines.append(f"load average before {before['load_average']}, after {after['load_average']}")

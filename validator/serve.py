@@ -1,6 +1,6 @@
 """Serving the app: in this process, or as N worker processes sharing one port.
 
-`serve(settings, workers=N)`. A single worker runs in this process, as before. Several
+`serve(settings, workers=N)`. A single worker runs in this process. Several
 are spawned (fresh interpreters, so nothing is shared but the port and the store); each
 builds its own app, opens its own store connection and binds host:port with
 SO_REUSEPORT, so the kernel spreads incoming connections over them. A validation is

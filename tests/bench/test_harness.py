@@ -155,7 +155,7 @@ def test_a_step_and_the_ceiling_show_an_aof_rewrite() -> None:
 
 
 def test_redis_cpu_per_validation_and_what_one_redis_core_would_serve() -> None:
-    """How far more validator processes scale (issue 5): Redis's own µs per validation."""
+    """How far more validator processes scale: Redis's own µs per validation."""
     assert RedisServer(Path("/nonexistent"), None).cpu_seconds() is None  # not started
     busy = step(4000, 9.0, redis_cpu_s=0.5)  # 40,000 answers: 12.5 µs each
     assert busy.redis_us_per_validation == 12.5 and step(1, 1.0).redis_us_per_validation is None

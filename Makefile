@@ -62,7 +62,7 @@ unit: $(STAMP) redis-server browser
 
 test: lint unit
 
-# The throughput benchmark of issue 5 (docs/benchmarks.md): a private redis-server, the
+# The throughput benchmark (docs/benchmarks.md): a private redis-server, the
 # validator with BENCH_WORKERS processes on core 0, an open-loop load generator
 # (BENCH_GENERATOR=lean: bench/openloop.py, or sim: the simulator's runner) stepping the
 # rate up on the other core(s), and the micro-benchmarks. Other knobs are

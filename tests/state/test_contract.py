@@ -356,6 +356,34 @@ async def test_blocks_answer_the_previous_value(store: Store) -> None:
     assert await store.get_block("card", CARD_NO) is None
 
 
+async def test_block_lists_page_in_order_of_id(store: Store) -> None:
+    cards = [f"C{n:08d}" for n in range(7)]
+    for n, card in enumerate(reversed(cards)):  # stored out of order
+        await store.put_block("card", card, Block(reason=f"r{n}"))
+    await store.put_block("holder", REF, Block(until=dt.date(2026, 12, 31)))
+    first = await store.list_blocks("card", count=3)
+    assert [ident for ident, _ in first] == cards[:3]
+    assert first[0][1] == Block(reason="r6")
+    rest = await store.list_blocks("card", after=first[-1][0], count=10)
+    assert [ident for ident, _ in rest] == cards[3:]
+    assert await store.list_blocks("card", after=cards[-1]) == []
+    assert await store.list_blocks("card", count=0) == []
+    assert await store.list_blocks("holder") == [(REF, Block(until=dt.date(2026, 12, 31)))]
+
+
+async def test_a_changed_or_lifted_block_is_listed_as_it_is_now(store: Store) -> None:
+    await store.put_block("card", CARD_NO, Block(reason="lost"))
+    await store.put_block("card", CARD_NO, Block(reason="stolen"))
+    await store.put_block("card", "B00000001", Block())
+    assert await store.list_blocks("card") == [("A12345678", Block(reason="stolen")),
+                                               ("B00000001", Block())]
+    await store.delete_block("card", CARD_NO)
+    assert await store.list_blocks("card") == [("B00000001", Block())]
+    await store.delete_block("card", "B00000001")
+    assert await store.list_blocks("card") == []
+    assert await store.list_blocks("holder") == []
+
+
 # --- concurrency: one credential, many terminals at the same instant ---------------------
 
 

@@ -74,6 +74,12 @@ def block(kind: str, ident: str) -> str:
     return f"{PREFIX}block:{kind}:{ident}"
 
 
+def block_index(kind: str) -> str:
+    """The ids of every block of a kind, in a sorted set (score 0, ordered by id): what
+    `list_blocks` pages through without scanning the key space."""
+    return f"{PREFIX}blocks:{kind}"
+
+
 def ledger(day: dt.date) -> str:
     """The ledger stream of one local day (`YYYY-MM-DD`)."""
     return f"{PREFIX}ledger:{day.isoformat()}"

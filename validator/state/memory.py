@@ -285,6 +285,17 @@ class MemoryStore:
         """Remove a block; answers the removed one (None if there was none)."""
         return self._blocks.pop(keys.block(kind, ident), None)
 
+    async def list_blocks(
+        self, kind: BlockKind, after: str | None = None, count: int = 100
+    ) -> list[tuple[str, Block]]:
+        """A page of `kind`'s blocks in ascending order of id (a sort per call: block
+        lists are short, and this store serves one development process)."""
+        prefix = keys.block(kind, "")
+        idents = sorted(key[len(prefix):] for key in self._blocks if key.startswith(prefix))
+        start = 0 if after is None else bisect.bisect_right(idents, after)
+        page = idents[start:start + max(count, 0)]
+        return [(ident, self._blocks[prefix + ident]) for ident in page]
+
     # --- ledger and audit log ---
 
     async def ledger_read(

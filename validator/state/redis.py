@@ -286,16 +286,39 @@ class RedisStore:
             return codec.decode_block(await self._client.get(keys.block(kind, ident)))
 
     async def put_block(self, kind: BlockKind, ident: str, block: Block) -> Block | None:
-        """Set a block; answers the previous one (None if there was none). One SET … GET."""
-        async with self._call():
-            previous = await self._client.set(
-                keys.block(kind, ident), codec.encode_block(block), get=True)
+        """Set a block; answers the previous one (None if there was none). SET … GET and
+        the id into the kind's index (`list_blocks`), in one MULTI."""
+        async with self._call(), self._client.pipeline(transaction=True) as tx:
+            tx.set(keys.block(kind, ident), codec.encode_block(block), get=True)
+            tx.zadd(keys.block_index(kind), {ident: 0})
+            previous, _ = await tx.execute()
             return codec.decode_block(previous if isinstance(previous, bytes) else None)
 
     async def delete_block(self, kind: BlockKind, ident: str) -> Block | None:
-        """Remove a block; answers the removed one (None if there was none). One GETDEL."""
+        """Remove a block; answers the removed one (None if there was none). GETDEL and
+        the id out of the kind's index, in one MULTI."""
+        async with self._call(), self._client.pipeline(transaction=True) as tx:
+            tx.getdel(keys.block(kind, ident))
+            tx.zrem(keys.block_index(kind), ident)
+            removed, _ = await tx.execute()
+            return codec.decode_block(removed)
+
+    async def list_blocks(
+        self, kind: BlockKind, after: str | None = None, count: int = 100
+    ) -> list[tuple[str, Block]]:
+        """A page of the kind's index (ZRANGEBYLEX), then its blocks (MGET): the key space
+        is never scanned. An id whose block is gone is left out."""
+        if count <= 0:
+            return []
+        low = "-" if after is None else "(" + after
         async with self._call():
-            return codec.decode_block(await self._client.getdel(keys.block(kind, ident)))
+            idents = [i.decode() if isinstance(i, bytes) else i for i in
+                      await self._client.zrangebylex(keys.block_index(kind), low, "+", 0, count)]
+            if not idents:
+                return []
+            raws = await self._client.mget([keys.block(kind, i) for i in idents])
+            pairs = [(i, codec.decode_block(raw)) for i, raw in zip(idents, raws, strict=True)]
+            return [(i, block) for i, block in pairs if block is not None]
 
     # --- ledger and audit log ---
 

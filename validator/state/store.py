@@ -162,6 +162,13 @@ class Store(Protocol):
         """Remove a block; answers the removed one (None if there was none)."""
         ...
 
+    async def list_blocks(
+        self, kind: BlockKind, after: str | None = None, count: int = 100
+    ) -> list[tuple[str, Block]]:
+        """Up to `count` blocks of `kind` as (id, block), in ascending order of id, the
+        first id after `after` (exclusive): a page of the block list for operators."""
+        ...
+
     # --- ledger and audit log (append-only) ---
     async def ledger_read(
         self, day: dt.date, after: str | None = None, count: int = 1000

@@ -5,7 +5,7 @@ tag 18, build its `Sig_structure1`, read the `alg`/`kid` headers, turn an Ed2551
 P-256 COSE_Key into a public key, and check an ES256 (raw `r||s`) or EdDSA signature.
 ES256 goes through `cryptography` (OpenSSL); Ed25519 through libsodium (PyNaCl), whose
 verify costs about half of OpenSSL's and which refuses non-canonical signatures and
-small-order keys (docs/spec-readings.md).
+small-order keys (docs/protocol.md, §2).
 
 Every shape problem raises `FormatError`; the caller maps it to `malformed_credential`.
 The CBOR decoder is a foreign boundary, so *any* exception it raises is translated here.

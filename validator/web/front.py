@@ -5,7 +5,7 @@ objects, router, middleware and stream writer (docs/benchmarks.md). This front i
 `asyncio.Protocol` per connection feeding `httptools` (llhttp, the parser of Node.js and
 uvicorn) and writing each answer as one buffer; everything a validation means is
 `TerminalApi`, shared with aiohttp's handler, so both ports answer a terminal with the
-same bytes (protocol §4; the reading is in docs/spec-readings.md).
+same bytes (docs/protocol.md, §4, "A second port for terminals").
 
 What it does, as HTTP/1.1 asks of a server:
 

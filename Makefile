@@ -9,13 +9,29 @@ PORT   ?= 8080
 TERMINAL_PORT ?= 8081
 DEMO_RATE ?= 10
 
-.PHONY: run test lint unit bench stages redis-server browser wrk valgrind clean
+.PHONY: run test lint unit lock bench stages redis-server browser wrk valgrind clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+# Every install comes from uv.lock (hashes for runtime and dev dependencies), through uv,
+# pinned here and kept in its own virtualenv so that a sync never removes it.
+UV_VERSION := 0.13.8
+UV_TOOL    := .venv-uv
+UV         := $(UV_TOOL)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+
+$(UV):
+	$(PYTHON) -m venv $(UV_TOOL)
+	$(UV_TOOL)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+# `--locked`: a lock that no longer matches pyproject.toml is an error, not a silent
+# re-resolve; `make lock` is the deliberate way to change it.
+$(STAMP): uv.lock pyproject.toml | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --quiet --locked --extra dev \
+	  --python "$$(command -v $(PYTHON))"
 	touch $(STAMP)
+
+# Refresh the lock to the newest releases pyproject.toml allows; then `make test`, commit.
+lock: | $(UV)
+	$(UV) lock --upgrade
 
 # The dev key set. Its tokens are printed once; for the dev set only, they are also kept
 # (owner-only) in keys/dev/dev-tokens.txt so the demo traffic and the dashboard can use them.
@@ -81,10 +97,9 @@ wrk:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk >/dev/null; }
 
-$(BENCH_VENV)/.installed: pyproject.toml
-	$(BENCH_PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/pip install --quiet -e '.[dev]'
+$(BENCH_VENV)/.installed: uv.lock pyproject.toml | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(BENCH_VENV) $(UV) sync --quiet --locked --extra dev \
+	  --python "$$(command -v $(BENCH_PYTHON))"
 	touch $@
 
 bench: $(BENCH_VENV)/.installed redis-server wrk
@@ -103,4 +118,4 @@ stages: $(BENCH_VENV)/.installed valgrind
 	$(BENCH_VENV)/bin/python -m bench.stages --kind qr --n 500
 
 clean:
-	rm -rf $(VENV) .venv-bench .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(UV_TOOL) .venv-bench .mypy_cache .ruff_cache .pytest_cache

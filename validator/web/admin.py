@@ -16,7 +16,7 @@ from validator.holders import changes
 from validator.holders.ref import is_holder_ref
 from validator.holders.registry import InvalidHolder, parse_categories
 from validator.state.store import BlockKind
-from validator.web import openapi, policy_api, settlement_api
+from validator.web import blocks_api, openapi, policy_api, settlement_api
 from validator.web.appkeys import KEYSET, STORE
 from validator.web.errors import ApiError, invalid
 from validator.web.operator_request import admin, json_object, now, today, viewer
@@ -49,6 +49,7 @@ def setup_routes(app: web.Application) -> None:
         app.router.add_put(path, put)
         app.router.add_delete(path, delete)
     app.router.add_get(AUDIT, get_audit)
+    blocks_api.setup_routes(app)
     policy_api.setup_routes(app)
     settlement_api.setup_routes(app)
     openapi.setup_routes(app)

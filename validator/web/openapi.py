@@ -78,6 +78,18 @@ def _block_path(param: str, schema: Schema, record: str, noun: str) -> dict[str,
     }
 
 
+def _block_list(param: str, schema: Schema, record: str, noun: str) -> dict[str, Any]:
+    return {"get": _op(
+        f"List blocked {noun}, in order of {param}, a page at a time (viewer)",
+        {"200": _json(ref(record), "a page of blocks; `next` is the next page's `after`")},
+        ("400", "401", "503"),
+        params=[_query("after", {**schema, "description": f"the last {param} of the "
+                                 "previous page (exclusive)"}),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 500,
+                                 "default": 100})],
+    )}
+
+
 _JSON_ADMIN = ("400", "401", "403", "413", "503")
 
 PATHS: dict[str, dict[str, Any]] = {
@@ -126,6 +138,9 @@ PATHS: dict[str, dict[str, Any]] = {
     "/v1/admin/blocked-cards/{card_no}": _block_path("card_no", CARD_NO, "CardBlock", "card"),
     "/v1/admin/blocked-holders/{holder_ref}": _block_path("holder_ref", HOLDER_REF,
                                                           "HolderBlock", "holder"),
+    "/v1/admin/blocked-cards": _block_list("card_no", CARD_NO, "CardBlockList", "cards"),
+    "/v1/admin/blocked-holders": _block_list("holder_ref", HOLDER_REF, "HolderBlockList",
+                                             "holders (holder_ref pseudonyms only)"),
     "/v1/admin/audit": {"get": _op(
         "The audit log of registry and block changes, newest first (viewer)",
         {"200": _json(ref("AuditPage"), "entries")}, ("400", "401", "503"),

@@ -42,6 +42,16 @@ def _nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def _block_list(param: str, schema: Schema) -> Schema:
+    listed = obj({param: schema, "reason": _nullable({"type": "string"}),
+                  "until": _nullable(DATE),
+                  "active": {"type": "boolean", "description": "the block applies today"}},
+                 (param, "reason", "until", "active"))
+    return obj({"blocks": {"type": "array", "items": listed},
+                "next": _nullable({**schema, "description": "`after` of the next page; "
+                                   "null on the last"})}, ("blocks", "next"))
+
+
 _CATEGORY = obj({
     "code": {"type": "string", "enum": ["veteran", "disabled"]},
     "grade": {"type": "integer", "minimum": 1, "maximum": 4,
@@ -131,6 +141,8 @@ SCHEMAS: dict[str, Schema] = {
                       "until": _nullable(DATE)}, ("card_no", "reason", "until")),
     "HolderBlock": obj({"holder_ref": HOLDER_REF, "reason": _nullable({"type": "string"}),
                         "until": _nullable(DATE)}, ("holder_ref", "reason", "until")),
+    "CardBlockList": _block_list("card_no", CARD_NO),
+    "HolderBlockList": _block_list("holder_ref", HOLDER_REF),
     "AuditEntry": obj({
         "id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
         "who": {"type": "string", "description": "operator token name, or cli"},

@@ -10,7 +10,7 @@ input. Compare two versions of the code with the same interpreter: counts differ
 between builds (Debian's PGO + LTO build executes fewer than pyenv's), and they are not
 time (OpenSSL's assembly and big-int loops run at several instructions per cycle, the
 interpreter's dispatch at about one). `--timeit` prints CPU µs per input instead, best
-of 3, without valgrind. docs/benchmarks.md ("Where the µs go") has the figures.
+of 3, without valgrind. docs/benchmarks.md says how to read them beside the other figures.
 """
 
 from __future__ import annotations

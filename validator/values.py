@@ -4,7 +4,7 @@ A `@dataclass(frozen=True)` sets each field in `__init__` by calling
 `object.__setattr__`, several times the cost of a plain attribute store. A validation
 builds ~100 fields of such values (the request, the verified credential, the policy's
 input and decision, the ledger record, the commit and its keys): with frozen
-dataclasses that was ~80k of a decision's ~360k instructions (callgrind, docs/benchmarks.md).
+dataclasses that was ~80k of a decision's ~360k instructions (callgrind, `make stages`).
 
 `@value` is `@dataclass(slots=True)` at run time and frozen to the type checker (PEP
 681's `frozen_default`): mypy rejects an assignment to a field exactly as for a frozen

@@ -196,7 +196,7 @@ class Decider:
 
     def _verify(self, req: ValidationRequest, now: float, today: dt.date) -> VerifiedCredential:
         if isinstance(req.credential, QrScan):
-            return self._essc.verify(req.credential.qr, now)
+            return self._essc.verify(req.credential.qr, now, today)
         return self._card.verify(
             req.credential, req.terminal_id, int(req.scanned_at.timestamp() // 1), today
         )

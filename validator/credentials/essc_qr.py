@@ -83,8 +83,12 @@ class EsscVerifier:
     def cached_credentials(self) -> int:
         return len(self._cache)
 
-    def verify(self, qr: str, now: float) -> VerifiedCredential:
-        """Steps 1–6 of protocol §2 at Unix time `now`; raises `Rejected` on the first failure."""
+    def verify(self, qr: str, now: float, today: dt.date | None = None) -> VerifiedCredential:
+        """Steps 1–6 of protocol §2 at Unix time `now`; raises `Rejected` on the first failure.
+
+        `today` is the scan's local date, which `bd` must not be after (step 1); the
+        decision pipeline always gives it. Without it that one check is skipped.
+        """
         t = math.floor(now)
         outer = _parse_outer(qr)
         credential = self._cached(outer.inner, t)
@@ -92,6 +96,9 @@ class EsscVerifier:
         if credential is None:
             inner = _parse_inner(outer.inner)
             credential = inner.credential
+        if today is not None and credential.birth_date > today:
+            # On every scan, cached or not: the local date moves, the claims do not.
+            raise Rejected(Reason.MALFORMED_CREDENTIAL, "level 1: bd is after the scan's date")
         try:
             if inner is not None:
                 self._verify_issuer(inner, outer.inner, t)

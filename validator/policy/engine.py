@@ -175,7 +175,8 @@ class PolicyEngine:
         else:
             capped_out = inp.usage.concession_rides_today >= self._cap
             facts = Facts(age, now, self._day_kinds(day), active, inp.resident, capped_out)
-            # The schema keeps an unconditional rule per kind, so `matching` is never empty.
+            # Never empty: every venue has an unconditional rule (checked by the schema at
+            # load and again by compile_venue), and it offers whatever the facts are.
             matching = [rule for rule in venue.rules if makes_offer(rule, facts)]
             offers = tuple(rule.offer for rule in matching)
             # min() keeps the first of equals: the first listed rule wins a tie.

@@ -48,7 +48,7 @@ class CompiledRule:
     message: Message
     category: str | None
     grades: frozenset[int] | None
-    min_age: int
+    min_age: int | None  # None, not 0: a rule without bounds offers to any age
     max_age: int | None
     resident: bool | None
     windows: tuple[Window, ...]
@@ -62,7 +62,7 @@ class CompiledRule:
             message=Message(rule.message.zh, rule.message.en),
             category=rule.category,
             grades=None if rule.grades is None else frozenset(rule.grades),
-            min_age=rule.min_age or 0,
+            min_age=rule.min_age,
             max_age=rule.max_age,
             resident=rule.resident,
             windows=tuple((w.days, w.start, w.end) for w in rule.no_offer),
@@ -121,7 +121,9 @@ def has_category(
 
 
 def makes_offer(rule: CompiledRule, facts: Facts) -> bool:
-    if facts.age < rule.min_age or (rule.max_age is not None and facts.age >= rule.max_age):
+    if (rule.min_age is not None and facts.age < rule.min_age) or (
+        rule.max_age is not None and facts.age >= rule.max_age
+    ):
         return False
     if rule.category is not None and not (
         facts.categories and has_category(facts.categories, rule.category, rule.grades)
@@ -140,6 +142,11 @@ def makes_offer(rule: CompiledRule, facts: Facts) -> bool:
 def compile_venue(
     info: VenueInfo, rules: tuple[Rule, ...], companion: CompanionRule | None
 ) -> CompiledVenue:
+    """Raises ValueError if no rule is unconditional: `PolicyEngine.evaluate` relies on
+    one rule offering to every primary scan (the schema refuses such a policy at load;
+    this keeps an engine built any other way from ever having no winner)."""
+    if not any(rule.unconditional for rule in rules):
+        raise ValueError(f"{info.kind}: no unconditional rule (the standard fare)")
     hours = None
     if info.opens is not None and info.closes is not None:
         hours = (info.opens, info.closes)

@@ -668,3 +668,23 @@ def test_conformance_vector() -> None:
         with pytest.raises(Rejected) as info:
             verifier.verify(VECTOR_QR, now)
         assert info.value.reason == reason
+
+
+# --- bd and the scan's local date ------------------------------------------------------
+
+
+def test_bd_after_the_scan_date_is_malformed(env: Env) -> None:
+    qr = env.qr(bd=20260102)
+    with pytest.raises(Rejected) as info:
+        env.verifier.verify(qr, NOW, dt.date(2026, 1, 1))
+    assert info.value.reason is Reason.MALFORMED_CREDENTIAL
+    # Cached after a scan on a later day, it is still checked against each scan's date.
+    assert env.verifier.verify(qr, NOW, dt.date(2026, 1, 2)).birth_date == dt.date(2026, 1, 2)
+    with pytest.raises(Rejected) as info:
+        env.verifier.verify(qr, NOW, dt.date(2026, 1, 1))
+    assert info.value.reason is Reason.MALFORMED_CREDENTIAL
+
+
+def test_bd_on_the_scan_date_is_accepted(env: Env) -> None:
+    result = env.verifier.verify(env.qr(bd=20260101), NOW, dt.date(2026, 1, 1))
+    assert result.birth_date == dt.date(2026, 1, 1)

@@ -10,6 +10,7 @@ block a card through the page and see its next scan denied. Screenshots land in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import socket
@@ -65,10 +66,18 @@ class LiveServer:
     clock: OffsetClock
     app: web.Application
     loop: asyncio.AbstractEventLoop
+    runner: web.AppRunner
+    stopped: bool = False
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the server's loop (its thread) and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    def stop(self) -> None:
+        """Shut the service down as a killed one looks from the page: nothing answers."""
+        if not self.stopped:
+            self.stopped = True
+            self.run(self.runner.cleanup())
 
 
 def _free_port() -> int:
@@ -92,17 +101,16 @@ def _demo_config(target: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The validator (memory store) on loopback, in a thread with its own event loop,
-    on a clock the tests can move."""
-    base = tmp_path_factory.mktemp("dashboard-browser")
+@contextlib.contextmanager
+def serve(base: Path, store_url: str = "memory") -> Iterator[LiveServer]:
+    """The validator on loopback, in a thread with its own event loop, on a clock the
+    tests can move; stopped (if the test has not stopped it) on the way out."""
     config_dir = _demo_config(base / "config")
     config = load_config(config_dir)
     keys_dir = base / "keys"
     tokens = init_keyset(keys_dir, region=config.city.region, terminal_ids=config.terminals)
     clock = OffsetClock()
-    app = create_app(Settings(config_dir=config_dir, keys_dir=keys_dir, store_url="memory"),
+    app = create_app(Settings(config_dir=config_dir, keys_dir=keys_dir, store_url=store_url),
                      clock=clock)
     runner = web.AppRunner(app, access_log=None)
     port = _free_port()
@@ -114,13 +122,21 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     asyncio.run_coroutine_threadsafe(runner.setup(), loop).result(30)
     asyncio.run_coroutine_threadsafe(
         web.TCPSite(runner, "127.0.0.1", port).start(), loop).result(30)
+    server = LiveServer(f"http://127.0.0.1:{port}", tokens, keys_dir, clock, app, loop, runner)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", tokens, keys_dir, clock, app, loop)
+        yield server
     finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
+        server.stop()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The validator on the memory store, shared by the module's tests."""
+    with serve(tmp_path_factory.mktemp("dashboard-browser")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -223,6 +239,7 @@ def test_admin_blocks_a_card_and_its_next_scan_is_denied(
     page.fill("#block-card", holder.card.card_no)
     page.select_option("#block-reason", "lost")
     page.click("#block-button")
+    page.click("#confirm-ok")
     masked = holder.card.card_no[:3] + "****" + holder.card.card_no[-2:]
     expect(page.locator("#block-result")).to_contain_text(f"已挂失 {masked}")
 
@@ -250,6 +267,7 @@ def test_admin_blocks_a_card_and_its_next_scan_is_denied(
 
     page.fill("#block-card", holder.card.card_no)
     page.click("#unblock-button")
+    page.click("#confirm-ok")
     expect(page.locator("#block-result")).to_contain_text("已解除挂失")
     again = traffic.call(traffic.tap("T-BUS-K2-001", holder))
     assert again.body["reason"] != "card_blocked"

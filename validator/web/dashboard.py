@@ -3,7 +3,7 @@
     GET /                          → 302 /dashboard
     GET /dashboard                 the page (static HTML/JS/CSS, no token needed to load)
     GET /dashboard/static/…        its scripts and styles
-    GET /v1/dashboard/whoami       viewer+  {"name", "role"}: the page's sign-in check
+    GET /v1/dashboard/whoami       viewer+  the page's sign-in check: role, city, zone, names
     GET /v1/dashboard/snapshot     viewer+  the latest board, as one JSON document
     GET /v1/dashboard/stream       viewer+  Server-Sent Events, one `snapshot` per tick
     GET /v1/dashboard/decisions    admin    ?holder_ref=…|card_no=…[&days=N] (lookup.py)
@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from validator.policy.model import City
 from validator.state.store import StoreUnavailable
 from validator.web.appkeys import (
     CLOCK,
@@ -100,13 +103,37 @@ async def _page(request: web.Request) -> web.StreamResponse:
 
 async def _whoami(request: web.Request) -> web.Response:
     token = authenticate_operator(request, request.app[KEYSET], admin=False)
-    config = request.app[CONFIG]
-    city = config.city
+    city = request.app[CONFIG].city
     return web.json_response({
         "name": token.name, "role": token.role, "city": city.name, "city_zh": city.name_zh,
         "time_zone": city.time_zone,
+        "time_zone_abbr": zone_abbreviation(city.time_zone, request.app[CLOCK].now()),
         "operators": [{"id": o.id, "name": o.name, "name_en": o.name_en} for o in city.operators],
+        "venues": venue_names(city),
     })
+
+
+def zone_abbreviation(time_zone: str, now: float) -> str:
+    """The zone's abbreviation now (`CST` for Asia/Shanghai), or its offset when the
+    zone has none (`+04`): what the page writes after a time."""
+    return dt.datetime.fromtimestamp(now, ZoneInfo(time_zone)).strftime("%Z")
+
+
+def venue_names(city: City) -> dict[str, dict[str, str | None]]:
+    """`spot:S01` / `bus:K2` → the names operators know them by, from config/city.toml.
+    A route has no name of its own: it is its number, run by its operator."""
+    operators = {o.id: o for o in city.operators}
+    venues: dict[str, dict[str, str | None]] = {
+        f"spot:{s.id}": {"name": s.name, "name_en": s.name_en, "operator": s.operator}
+        for s in city.spots}
+    for r in city.routes:
+        operator = operators.get(r.operator)
+        venues[f"bus:{r.id}"] = {
+            "name": f"{r.id} 路" + (f" · {operator.name}" if operator else ""),
+            "name_en": f"Route {r.id}" + (f" · {operator.name_en}" if operator and
+                                          operator.name_en else ""),
+            "operator": r.operator}
+    return venues
 
 
 async def _snapshot(request: web.Request) -> web.Response:

@@ -239,6 +239,7 @@ class LiveFeed:
         self._errors_cursor: str | None = None
         self._shared: dict[str, Any] | None = None  # the leader's board, as last read
         self._leased_at = -math.inf  # time.monotonic() of the last renewal
+        self._store_ok_at: float | None = None  # clock time the store last answered
         self._changed = asyncio.Event()
 
     def local_date(self, now: float) -> dt.date:
@@ -272,6 +273,10 @@ class LiveFeed:
         else:
             self.metrics.store_up.set(0)
             store = {"ok": False, "ping_ms": None}
+        if store["ok"]:
+            self._store_ok_at = now
+        # Since when the figures are frozen, for the page to say (None: not since start).
+        store["last_ok_at"] = self._store_ok_at
         self._export_gauges(board)
         snapshot = dict(board)
         snapshot["latency"] = self.latency.observe(now, self.metrics)

@@ -1,21 +1,23 @@
 // Admin actions: block/unblock a card and download settlement (the operator API's own
 // endpoints), and look up a holder's recent decisions (the dashboard's lookup).
 
+import { confirmStep } from "./confirm.js";
+import { REASONS, label, operatorName, venueName } from "./labels.js";
+import { maskCard as mask, refreshLists } from "./lists.js";
 import { h } from "./render.js";
-import { REASONS, label } from "./labels.js";
+import { zoneShort } from "./zone.js";
 
 const $ = (id) => document.getElementById(id);
 const CARD_NO = /^[A-Z0-9]{9}$/;
 const HOLDER_REF = /^[0-9a-f]{32}$/;
 let wired = false;
+let whoNow = null; // names and zone of the signed-in operator's city
 
 function say(id, ok, text) {
   const node = $(id);
   node.className = `result ${ok ? "ok" : "bad"}`;
   node.textContent = text;
 }
-
-const mask = (card) => `${card.slice(0, 3)}****${card.slice(-2)}`;
 
 async function detail(response) {
   try {
@@ -32,6 +34,7 @@ export function setupActions(api, who, latest) {
     ...(who.operators || []).map((o) => h("option", { value: o.id }, `${o.name} · ${o.id}`)));
   const snap = latest();
   $("settle-date").value = snap ? snap.day : new Date().toISOString().slice(0, 10);
+  whoNow = who;
   if (wired) return;
   wired = true;
 
@@ -49,8 +52,15 @@ export function setupActions(api, who, latest) {
     event.preventDefault();
     const card = cardInput();
     if (!card) return;
+    const reason = $("block-reason").selectedOptions[0].textContent;
+    if (!await confirmStep(`挂失卡片 ${mask(card)}（${reason}）？此卡将在下一次刷卡时被拒绝。`,
+      `Block card ${mask(card)}? Its next tap or QR will be denied.`)) {
+      say("block-result", false, `已取消 ${mask(card)} · cancelled, nothing changed`);
+      return;
+    }
     const response = await api(`/v1/admin/blocked-cards/${encodeURIComponent(card)}`,
       { method: "PUT", body: { reason: $("block-reason").value } });
+    refreshLists();
     if (response.ok) {
       say("block-result", true, `已挂失 ${mask(card)} · card blocked`);
       $("block-card").value = ""; // a full card number stays on screen no longer than needed
@@ -61,8 +71,14 @@ export function setupActions(api, who, latest) {
   $("unblock-button").addEventListener("click", async () => {
     const card = cardInput();
     if (!card) return;
+    if (!await confirmStep(`解除卡片 ${mask(card)} 的挂失？此卡将恢复使用。`,
+      `Unblock card ${mask(card)}? It will be accepted again.`)) {
+      say("block-result", false, `已取消 ${mask(card)} · cancelled, nothing changed`);
+      return;
+    }
     const response = await api(`/v1/admin/blocked-cards/${encodeURIComponent(card)}`,
       { method: "DELETE" });
+    refreshLists();
     if (response.ok) {
       say("block-result", true, `已解除挂失 ${mask(card)} · card unblocked`);
       $("block-card").value = "";
@@ -116,11 +132,15 @@ function showLookup(found) {
   say("lookup-result", true, `${who}: ${rows.length} 条记录 decisions · ${found.days.at(-1)} – ${found.days[0]}` +
     (found.truncated ? " · 仅显示最近部分 (truncated)" : ""));
   $("lookup-rows").replaceChildren(
-    h("tr", {}, ...["时间 Time", "终端 Terminal", "场所 Venue", "结果 Decision", "原因 Reason",
-      "票种 Fare", "卡号 Card"].map((t) => h("th", {}, t))),
+    h("tr", {}, ...[`时间 Time · ${zoneShort(whoNow)}`, "终端 Terminal", "场所 Venue",
+      "运营方 Operator", "结果 Decision", "原因 Reason", "票种 Fare", "卡号 Card"]
+      .map((t) => h("th", {}, t))),
     ...rows.map((d) => h("tr", {},
-      h("td", {}, d.decided_at.replace("T", " ").slice(0, 19)),
-      h("td", { class: "mono" }, d.terminal), h("td", {}, d.venue),
+      // decided_at is the city's local time with its offset (RFC 3339): shown as it is.
+      h("td", { title: d.decided_at }, d.decided_at.replace("T", " ").slice(0, 19)),
+      h("td", { class: "mono" }, d.terminal),
+      h("td", { title: d.venue }, venueName(whoNow, d.venue)[0]),
+      h("td", { title: d.operator || "" }, operatorName(whoNow, d.operator)[0]),
       h("td", { class: d.decision === "accept" ? "tag-accept" : "tag-deny" },
         d.decision === "accept" ? "通过 accept" : "拒绝 deny"),
       h("td", {}, label(REASONS, d.reason).join(" ")),

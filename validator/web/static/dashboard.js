@@ -4,14 +4,18 @@
 // header — never in a URL. The live stream is Server-Sent Events read with fetch() and a
 // ReadableStream, because EventSource cannot send that header.
 
-import { render, tickClock } from "./render.js";
+import { render, renderOutage, staleReasons, tickClock } from "./render.js";
 import { setupActions } from "./actions.js";
+import { setupLists, stopLists } from "./lists.js";
+import { showStale } from "./stale.js";
 
 const TOKEN_KEY = "ssc-dashboard-token";
 const STALE_AFTER_MS = 5000;
 const $ = (id) => document.getElementById(id);
 
-const state = { token: null, who: null, abort: null, latest: null, receivedAt: 0, frame: 0 };
+// `down`: no snapshot from the service for STALE_AFTER_MS (it, or the way to it, is gone).
+const state = { token: null, who: null, abort: null, latest: null, receivedAt: 0, frame: 0,
+  down: false };
 
 class AuthError extends Error {}
 
@@ -43,6 +47,8 @@ function signOut(message = "") {
   sessionStorage.removeItem(TOKEN_KEY);
   state.token = null;
   state.who = null;
+  state.latest = null;
+  stopLists();
   if (state.abort) state.abort.abort();
   state.abort = null;
   $("app").hidden = true;
@@ -61,6 +67,7 @@ function showApp() {
   $("who").textContent = `${who.name} · ${role}`;
   $("actions").hidden = who.role !== "admin";
   if (who.role === "admin") setupActions(api, who, () => state.latest);
+  setupLists(api, who);
   startStream();
 }
 
@@ -75,7 +82,7 @@ function startStream() {
       } catch (error) {
         if (error instanceof AuthError || controller.signal.aborted) return;
       }
-      setLive("wait", "重连中", "RECONNECTING");
+      if (!state.down) setLive("wait", "重连中", "RECONNECTING");
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 8000);
     }
@@ -113,11 +120,14 @@ function handleEvent(block) {
   if (event !== "snapshot" || !data.length) return;
   state.latest = JSON.parse(data.join("\n"));
   state.receivedAt = Date.now();
+  state.down = false;
   setLive("ok", "实时", "LIVE");
   // Draw on the next frame, once, however many events arrived meanwhile.
   if (!state.frame) state.frame = requestAnimationFrame(() => {
     state.frame = 0;
+    if (!state.latest) return;
     render(state.latest, state.who);
+    showStale(state.who, staleReasons(state.latest));
   });
 }
 
@@ -126,14 +136,19 @@ function setLive(kind, zh, en) {
   pill.className = `pill pill-${kind}`;
   pill.replaceChildren(`${zh} `, Object.assign(document.createElement("span"),
     { className: "en", textContent: en }));
-  document.body.classList.toggle("stale", kind !== "ok");
 }
 
 function watchStaleness() {
   setInterval(() => {
     if (!state.token) return;
     if (state.latest && Date.now() - state.receivedAt > STALE_AFTER_MS) {
-      setLive("bad", "数据中断", "STALE");
+      // The service is silent: its last word was the snapshot of `latest.now`; what was
+      // already stale in it (the store down since …) is older still.
+      state.down = true;
+      setLive("bad", "服务不可达", "SERVICE UNREACHABLE");
+      const since = showStale(state.who, [...staleReasons(state.latest),
+        { since: state.latest.now * 1000 }]);
+      renderOutage(state.who, since);
     }
     tickClock(state.latest, state.receivedAt, state.who);
   }, 1000);
@@ -156,7 +171,8 @@ function boot() {
   watchStaleness();
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) {
-    signIn(saved).catch(() => signOut());
+    signIn(saved).catch((error) => signOut(error instanceof AuthError ? ""
+      : "服务不可达，请稍后再登录 Service unreachable: sign in again later"));
   } else {
     signOut();
   }

@@ -53,3 +53,25 @@ export const CREDENTIALS = { ssc_card: ["实体卡", "card"], essc_qr: ["电子�
 export function label(table, code) {
   return table[code] || [code, ""];
 }
+
+export const AUDIT_ACTIONS = {
+  "card_block.put": ["挂失卡片", "card blocked"],
+  "card_block.delete": ["解除卡片挂失", "card unblocked"],
+  "holder_block.put": ["停用持卡人", "holder blocked"],
+  "holder_block.delete": ["恢复持卡人", "holder unblocked"],
+  "holder.put": ["登记持卡人", "registry entry set"],
+  "holder.delete": ["删除登记", "registry entry removed"],
+  "holder.import": ["批量导入", "registry import"],
+};
+
+/** A venue id (`spot:S01`, `bus:K2`) as its name from config/city.toml: [zh, en]. */
+export function venueName(who, id) {
+  const venue = id && who && who.venues ? who.venues[id] : null;
+  return venue ? [venue.name, venue.name_en || ""] : [id || "–", ""];
+}
+
+/** An operator id (`OP-BUS-CITY`) as its name: [zh, en]. */
+export function operatorName(who, id) {
+  const op = who && who.operators ? who.operators.find((o) => o.id === id) : null;
+  return op ? [op.name, op.name_en || ""] : [id || "–", ""];
+}

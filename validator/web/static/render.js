@@ -2,7 +2,9 @@
 // string from the server (including terminal ids claimed by forged requests) stays text.
 
 import { donut, formatCount, stackedBars } from "./charts.js";
-import { CATEGORIES, CREDENTIALS, FARES, FRAUD, REASONS, label } from "./labels.js";
+import { renderKpis } from "./kpis.js";
+import { CATEGORIES, FARES, FRAUD, REASONS, label, operatorName, venueName } from "./labels.js";
+import { clockTime, timeWithZone, zoneLabel, zoneShort } from "./zone.js";
 
 const $ = (id) => document.getElementById(id);
 const P99_BUDGET_MS = 25;
@@ -24,25 +26,16 @@ export function h(tag, attrs = {}, ...children) {
 
 const bi = (pair) => [pair[0], " ", h("span", { class: "en" }, pair[1])];
 
-function setNumber(id, text) {
-  const node = $(id);
-  if (node.textContent === text) return;
-  node.textContent = text;
-  node.classList.remove("flash");
-  void node.offsetWidth; // restart the animation
-  node.classList.add("flash");
-}
-
 export function render(s, who) {
   renderKpis(s);
-  renderAlerts(s);
+  renderAlerts(s, who);
   renderCharts(s, who);
   renderReasons(s);
   renderFraudKinds(s);
   renderSpots(s);
-  renderRoutes(s);
+  renderRoutes(s, who);
   renderFares(s);
-  renderTerminals(s);
+  renderTerminals(s, who);
   renderFeed(s, who);
   $("seq").textContent = `snapshot #${s.seq}`;
 }
@@ -50,39 +43,48 @@ export function render(s, who) {
 export function tickClock(s, receivedAt, who) {
   if (!s) return;
   const now = s.now * 1000 + (Date.now() - receivedAt);
-  const zone = (who && who.time_zone) || undefined;
-  $("clock").textContent = new Date(now).toLocaleTimeString("en-GB", { timeZone: zone, hour12: false });
-  $("day").textContent = s.day;
+  $("clock").textContent = clockTime(now, who);
+  $("day").textContent = `${s.day} · ${zoneLabel(who, now)}`;
+  $("day").title = (who && who.time_zone) || "";
+  for (const node of document.querySelectorAll(".zone")) node.textContent = zoneShort(who, now);
 }
 
-function renderKpis(s) {
-  setNumber("k-acc-rate", formatCount(s.rate.accept_per_s));
-  setNumber("k-deny-rate", formatCount(s.rate.deny_per_s));
-  setNumber("k-accepted", fmt(s.totals.accepted));
-  setNumber("k-denied", fmt(s.totals.denied));
-  $("k-deny-pct").textContent = s.totals.deny_pct.toFixed(1);
-  const { p50_ms: p50, p99_ms: p99 } = s.latency;
-  $("k-p50").textContent = p50 === null ? "–" : p50.toFixed(1);
-  setNumber("k-p99", p99 === null ? "–" : p99.toFixed(1));
-  $("k-p99").classList.toggle("bad", p99 !== null && p99 > P99_BUDGET_MS);
-  $("k-p99").closest(".kpi").classList.toggle("alarm", p99 !== null && p99 > P99_BUDGET_MS);
-  const [whole, cents] = s.money.concession_yuan.split(".");
-  setNumber("k-concession", Number(whole).toLocaleString("en-US"));
-  $("k-concession-cents").textContent = `.${cents}`;
-  $("k-fares").textContent = `免费 ${fmt(s.fares.free)} · 半价 ${fmt(s.fares.half)} · 全价 ${fmt(s.fares.full)}`;
-  const fraudTotal = Object.values(s.fraud.counts).reduce((a, b) => a + b, 0);
-  setNumber("k-fraud", fmt(fraudTotal));
-  $("k-fraud").classList.toggle("warn", fraudTotal > 0);
-  const top = Object.entries(s.fraud.counts).sort((a, b) => b[1] - a[1]).slice(0, 2);
-  $("k-fraud-sub").textContent = top.map(([k, n]) => `${label(FRAUD, k)[0]} ${fmt(n)}`).join(" · ")
-    || "无 none";
-  $("k-credentials").textContent = Object.entries(s.credentials)
-    .map(([k, n]) => `${label(CREDENTIALS, k).join(" ")} ${fmt(n)}`).join(" · ") || "–";
+/** Why the board's figures are not live, from the snapshot itself: [{since: ms}]. */
+export function staleReasons(s) {
+  const reasons = [];
+  if (!s) return reasons;
+  if (!s.store.ok) {
+    const at = s.store.last_ok_at;
+    reasons.push({ since: typeof at === "number" ? at * 1000 : null });
+  }
+  const age = s.feed ? s.feed.board_age_s : 0;
+  if (age > STALE_BOARD_S) reasons.push({ since: (s.now - age) * 1000 });
+  return reasons;
 }
 
-function renderAlerts(s) {
+function storePill(kind, en) {
+  const pill = $("store");
+  pill.className = `pill pill-${kind}`;
+  pill.dataset.state = kind;
+  pill.replaceChildren("存储 ", h("span", { class: "en" }, en));
+}
+
+/** The service itself does not answer: nothing on screen is known to be true now. */
+export function renderOutage(who, since) {
+  const at = since === null ? "" : timeWithZone(since, who);
+  $("alerts").replaceChildren(h("span", { class: "alert alert-bad", "data-alert": "service" },
+    ...bi([`服务不可达${at ? ` · 数据停在 ${at}` : ""}`,
+      `Service unreachable${at ? ` · figures as of ${at}` : ""}`])));
+  storePill("unknown", "STORE ? · service unreachable");
+}
+
+function renderAlerts(s, who) {
   const items = [];
-  if (!s.store.ok) items.push(["bad", "状态存储不可达", "State store unreachable"]);
+  if (!s.store.ok) {
+    const at = s.store.last_ok_at ? timeWithZone(s.store.last_ok_at * 1000, who) : "";
+    items.push(["bad", `状态存储不可达${at ? ` · 数据停在 ${at}` : ""}`,
+      `State store unreachable${at ? ` · figures as of ${at}` : ""}`, "store"]);
+  }
   // The board is read by one process of the deployment; an old one means none reads now.
   const age = s.feed ? s.feed.board_age_s : 0;
   if (age > STALE_BOARD_S) items.push(["warn", `看板滞后 ${Math.round(age)} 秒`, `board ${Math.round(age)} s old`]);
@@ -101,12 +103,10 @@ function renderAlerts(s) {
   const forged = s.fraud.counts.bad_terminal_signature || 0;
   if (forged) items.push(["warn", `终端签名错误 ${fmt(forged)} 次`, "bad terminal signatures"]);
   if (!items.length) items.push(["ok", "运行正常", "All normal"]);
-  $("alerts").replaceChildren(...items.map(([kind, zh, en]) =>
-    h("span", { class: `alert alert-${kind}` }, ...bi([zh, en]))));
-  const pill = $("store");
-  pill.className = `pill ${s.store.ok ? "pill-ok" : "pill-bad"}`;
-  pill.replaceChildren("存储 ", h("span", { class: "en" },
-    s.store.ok ? `STORE ${s.store.ping_ms.toFixed(1)} ms` : "STORE DOWN"));
+  $("alerts").replaceChildren(...items.map(([kind, zh, en, key]) =>
+    h("span", { class: `alert alert-${kind}`, "data-alert": key || null }, ...bi([zh, en]))));
+  if (s.store.ok) storePill("ok", `STORE ${s.store.ping_ms.toFixed(1)} ms`);
+  else storePill("bad", "STORE UNREACHABLE 不可达");
 }
 
 function renderCharts(s, who) {
@@ -157,10 +157,11 @@ function renderSpots(s) {
     })));
 }
 
-function renderRoutes(s) {
+function renderRoutes(s, who) {
   const max = Math.max(1, ...s.routes.map((r) => r.rides));
   $("routes").replaceChildren(...s.routes.map((r) => barRow(
-    [h("b", {}, r.id), " ", h("span", { class: "en" }, r.operator.replace("OP-BUS-", ""))],
+    [h("b", { title: `bus:${r.id}` }, r.id), " ",
+      h("span", { class: "en", title: r.operator }, operatorName(who, r.operator)[0])],
     r.rides, max, { valueNodes: [fmt(r.rides), r.denies ? h("span", { class: "en bad" }, `拒${fmt(r.denies)}`) : null] })));
 }
 
@@ -190,7 +191,7 @@ function ago(seconds) {
 const STATUS = { ok: ["在线", "ok"], warn: ["异常", "errors"], silent: ["失联", "silent"],
   idle: ["未见", "not seen"], disabled: ["停用", "disabled"] };
 
-function renderTerminals(s) {
+function renderTerminals(s, who) {
   const counts = {};
   for (const t of s.terminals) counts[t.status] = (counts[t.status] || 0) + 1;
   $("term-summary").replaceChildren(...["ok", "warn", "silent", "idle", "disabled"]
@@ -199,7 +200,7 @@ function renderTerminals(s) {
   $("terminals").replaceChildren(...s.terminals.map((t) => h("div", {
     class: `term ${t.status}${t.status === "silent" && t.last_seen !== null ? " went" : ""}`,
     "data-terminal": t.id, "data-status": t.status,
-    title: `${t.id} · ${t.venue} · ${STATUS[t.status].join(" ")}\n` +
+    title: `${t.id} · ${venueName(who, t.venue).join(" ")} (${t.venue}) · ${STATUS[t.status].join(" ")}\n` +
       `requests ${t.requests} · denies ${t.denies} · errors ${t.errors} · bad signatures ${t.bad_signatures}`,
   }, h("div", { class: "term-id" }, t.id.replace(/^T-/, "")),
   h("div", { class: "term-meta" }, h("span", {}, `⟳ ${ago(t.idle_s)}`), h("span", {}, fmt(t.requests))),
@@ -211,14 +212,14 @@ function renderTerminals(s) {
 }
 
 function renderFeed(s, who) {
-  const zone = (who && who.time_zone) || undefined;
   const newest = s.fraud.feed.length ? s.fraud.feed[0].at : 0;
   $("feed").replaceChildren(...s.fraud.feed.map((f) => h("tr", { class: f.at > lastFeedAt && lastFeedAt ? "fresh" : "" },
-    h("td", {}, new Date(f.at * 1000).toLocaleTimeString("en-GB", { timeZone: zone, hour12: false })),
+    h("td", {}, clockTime(f.at * 1000, who)),
     h("td", {}, h("span", { class: `kind kind-${f.kind}` }, label(FRAUD, f.kind)[0]), " ",
       h("span", { class: "en" }, label(FRAUD, f.kind)[1]),
       f.count > 1 ? h("span", { class: "count" }, `×${f.count}`) : null),
-    h("td", {}, f.venue || "–"), h("td", { class: "mono" }, f.terminal),
+    h("td", { title: f.venue || "" }, venueName(who, f.venue)[0]),
+    h("td", { class: "mono" }, f.terminal),
     h("td", { class: "mono" }, f.holder || "–"))));
   $("feed-empty").hidden = s.fraud.feed.length > 0;
   lastFeedAt = Math.max(lastFeedAt, newest);

@@ -177,12 +177,31 @@ async def test_store_outage_shows_on_the_board(
     feed = service.app[LIVE_FEED]
     await feed.tick()
     assert feed.snapshot["store"]["ok"] is True
+    last_ok = service.clock.now()
+    assert feed.snapshot["store"]["last_ok_at"] == last_ok
     redis_server.stop()
+    service.clock.advance(30)
     await feed.tick()
-    assert feed.snapshot["store"] == {"ok": False, "ping_ms": None}
+    # the page says since when its figures are frozen: the store's last answer
+    assert feed.snapshot["store"] == {"ok": False, "ping_ms": None, "last_ok_at": last_ok}
     redis_server.start()
     await feed.tick()
     assert feed.snapshot["store"]["ok"] is True
+    assert feed.snapshot["store"]["last_ok_at"] == last_ok + 30
+
+
+async def test_whoami_names_the_zone_and_every_venue(
+    service: Service, operator_tokens: dict[str, str]
+) -> None:
+    async with service.session.get(service.url + "/v1/dashboard/whoami", headers={
+            "Authorization": f"Bearer {operator_tokens['viewer']}"}) as resp:
+        who = await resp.json()
+    assert (who["time_zone"], who["time_zone_abbr"]) == ("Asia/Shanghai", "CST")
+    assert who["venues"]["spot:S01"] == {"name": "云栖古镇", "name_en": "Yunqi Old Town",
+                                         "operator": "OP-SPOT-S01"}
+    assert who["venues"]["bus:K2"] == {"name": "K2 路 · 市公交集团",
+                                       "name_en": "Route K2 · City Bus Group",
+                                       "operator": "OP-BUS-CITY"}
 
 
 async def test_board_rolls_over_at_local_midnight(service: Service) -> None:

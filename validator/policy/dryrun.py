@@ -48,7 +48,7 @@ def parse_evaluation(doc: object, engine: PolicyEngine) -> PolicyInput:
     except UnknownVenue:
         raise InvalidEvaluation(f"venue: {venue!r} is no route or spot of the city") from None
     at = _instant(doc.get("at"))
-    birth = _birth_date(doc.get("birth_date"), engine.local_datetime(at).date())
+    birth = _birth_date(doc.get("birth_date"), _local_day(at, engine))
     try:
         categories = parse_categories(doc.get("categories", []))
     except InvalidHolder as exc:
@@ -88,6 +88,20 @@ def _instant(value: object) -> dt.datetime:
     if at.utcoffset() is None:
         raise InvalidEvaluation("at: the offset (Z or ±HH:MM) is required")
     return at
+
+
+def _local_day(at: dt.datetime, engine: PolicyEngine) -> dt.date:
+    """The city's date at `at`; a 400 when that is at the edge of what a date can be
+    (9999-12-31T23:59:59+00:00 is in year 10000 in the city, 0001-01-01T00:00+23:59 in
+    year 0), where the engine's date arithmetic would overflow."""
+    try:
+        day = engine.local_datetime(at).date()
+    except OverflowError:
+        day = dt.date.min
+    if not dt.date.min < day < dt.date.max:
+        raise InvalidEvaluation(f"at: {at.isoformat()} is out of range "
+                                "(0001-01-02 to 9999-12-30 in the city)")
+    return day
 
 
 def _birth_date(value: object, local_day: dt.date) -> dt.date:

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from terminals_sim.loader import LoadError, register, write_exports
 from terminals_sim.loadtest import LoadOptions, run_load
 from terminals_sim.netguard import NotLoopback, require_loopback
 from terminals_sim.population import Population
+from terminals_sim.rehearsal import rehearse
 from terminals_sim.scenarios import ALL, run_scenarios
 from terminals_sim.traffic import MODES
 
@@ -85,7 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     _common(demo)
     _registry(demo)
     demo.add_argument("--rate", type=float, default=10.0)
-    demo.add_argument("--population", type=int, default=300)
+    demo.add_argument("--population", type=int, default=1000,
+                      help="people out in the city at once; new ones keep arriving")
+    demo.add_argument("--faults", type=float, default=0.02, help="share of fault requests")
+    demo.add_argument("--rehearse", type=float, metavar="HOURS",
+                      help="no service: print the deny rate of HOURS of this demo, hour "
+                           "by hour, from the current local time")
     demo.add_argument("--every", type=float, default=5.0, help="seconds between summaries")
     demo.set_defaults(run=_demo)
 
@@ -130,16 +137,33 @@ def _scenarios(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.rehearse is not None:
+        return _rehearse(args)
     options = DemoOptions(url=args.url, keys_dir=args.keys, config_dir=args.config,
                           rate=args.rate, population=args.population, every_s=args.every,
                           seed=args.seed, admin_token=_token(args), store_url=args.store,
-                          terminal_url=args.terminal_url)
+                          terminal_url=args.terminal_url, fault_share=args.faults)
     try:
-        mismatches = asyncio.run(run_demo(options))
+        result = asyncio.run(run_demo(options))
     except KeyboardInterrupt:
         print("demo stopped", file=sys.stderr)
         return 0
-    return 1 if mismatches else 0
+    return 1 if result.mismatches else 0
+
+
+def _rehearse(args: argparse.Namespace) -> int:
+    if not 0 < args.rehearse <= 72 or args.rate <= 0:
+        raise ValueError("--rehearse takes 0 < HOURS <= 72, and --rate must be positive")
+    keys, city = load_sim_keys(args.keys), load_city_config(args.config)
+    hours = rehearse(keys, city, start=time.time(), hours=args.rehearse, rate=args.rate,
+                     seed=args.seed if args.seed is not None else 1, fault_share=args.faults,
+                     crowd_size=args.population)
+    for hour in hours:
+        print(hour.line())
+    requests = sum(h.requests for h in hours)
+    denied = sum(sum(h.denies.values()) for h in hours)
+    print(f"all: {requests} requests, denied {denied / max(requests, 1):.1%}")
+    return 0
 
 
 def _population(args: argparse.Namespace) -> int:

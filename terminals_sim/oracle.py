@@ -188,6 +188,21 @@ class Oracle:
         else:
             self.primaries[slot] = _Primary(at)
 
+    def entries(self, spot_id: str, day: dt.date) -> int:
+        """Entries at the spot on `day` as far as this run knows (baseline included)."""
+        return self.baselines.get((spot_id, day), 0) + self.spot_seen.get((spot_id, day), 0)
+
+    def forget_before(self, day: dt.date, now: float) -> None:
+        """Drop the usage of earlier local days and companion windows long closed: a demo
+        runs for days, and the policy's counters are per local day anyway."""
+        for table in (self.concession_rides, self.spot_seen, self.baselines):
+            for key in [k for k in table if k[1] < day]:
+                del table[key]
+        self.entered = {k for k in self.entered if k[2] >= day}
+        self.spot_full = {k for k in self.spot_full if k[1] >= day}
+        window = self.city.companion_window_s
+        self.primaries = {k: p for k, p in self.primaries.items() if now - p.at <= window}
+
     def set_baseline(self, spot_id: str, day: dt.date, entries: int) -> None:
         """The spot's entries today as the service reports them now (settlement), which
         makes capacity expectations exact instead of learned."""

@@ -7,7 +7,7 @@ enabled terminal that has a secret.
 
 Arrival profiles give the relative passenger flow at a local time of day: buses have a
 morning and an evening peak, scenic spots a tourist curve inside their opening hours.
-The demo stream picks terminals by these weights; scenario timing consults them too.
+The demo stream draws terminals by these weights (`footfall.py`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import random
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,20 +113,3 @@ class Fleet:
 
     def at_venue(self, venue: str) -> list[SimTerminal]:
         return [t for t in self.enabled if t.spec.venue == venue]
-
-    def pick(self, rng: random.Random, local: dt.datetime,
-             pool: Iterable[SimTerminal] | None = None) -> SimTerminal:
-        """A terminal drawn by the arrival profiles at `local` (buses vs open spots)."""
-        candidates = list(pool if pool is not None else self.enabled)
-        weights = [self.flow(t, local) for t in candidates]
-        if not any(weights):
-            return rng.choice(candidates)
-        return rng.choices(candidates, weights=weights)[0]
-
-    def flow(self, terminal: SimTerminal, local: dt.datetime) -> float:
-        if terminal.spec.kind == "bus":
-            return bus_flow(local)
-        spot = self.city.spots[terminal.spec.venue_id]
-        # a spot's gates share its flow; the big old town draws twice the crowd
-        return spot_flow(local, spot.opens, spot.closes) * (2.0 if spot.capacity_per_day > 10000
-                                                            else 1.0)

@@ -24,7 +24,9 @@ from typing import Any
 
 import aiohttp
 
+from terminals_sim.card import Card
 from terminals_sim.cityconf import CityConfig
+from terminals_sim.crowd import Crowd
 from terminals_sim.expect import Expected, describe_mismatch, shape_problems
 from terminals_sim.load import Outcome
 from terminals_sim.oracle import Oracle
@@ -68,7 +70,8 @@ class Traffic:
     def __init__(self, city: CityConfig, terminals: Sequence[SimTerminal],
                  holders: Sequence[Holder], oracle: Oracle, *, mode: str, qr_pool: QrPool,
                  seed: int = 0, fault_share: float = 0.0,
-                 pick: Callable[[int], SimTerminal] | None = None) -> None:
+                 pick: Callable[[int], SimTerminal] | None = None,
+                 crowd: Crowd | None = None) -> None:
         kinds, self.qr_share = MODES[mode]
         self.city, self.oracle, self.pool = city, oracle, qr_pool
         self.terminals = [t for t in terminals if t.spec.kind in kinds]
@@ -83,8 +86,10 @@ class Traffic:
         self.rng = random.Random(seed)
         self.fault_share = fault_share
         self.recent_qrs: deque[tuple[dict[str, Any], int]] = deque(maxlen=64)
-        self.lost_cards = [c for h in holders for c in h.lost_cards]
+        self.lost_cards: deque[Card] = deque((c for h in holders for c in h.lost_cards),
+                                             maxlen=1000)
         self.pick = pick or (lambda i: self.terminals[i % len(self.terminals)])
+        self.crowd = crowd  # who scans next follows their outings, not a round robin
 
     def _next_holder(self, queue: deque[Holder]) -> Holder | None:
         # a bounded search: when the service stalls, most holders are in flight and a
@@ -101,10 +106,10 @@ class Traffic:
             fault = self._fault(terminal, now)
             if fault is not None:
                 return fault
-        use_qr = self.rng.random() < self.qr_share
-        holder = self._next_holder(self.qr_holders if use_qr else self.card_holders)
-        if holder is None:
+        chosen = self._holder_for(terminal, now)
+        if chosen is None:
             return None
+        holder, use_qr = chosen
         expected = self.oracle.expect(holder, terminal.spec, now)
         if use_qr:
             qr, gen_time = self.pool.take(holder, now)
@@ -114,6 +119,19 @@ class Traffic:
         assert holder.card is not None  # card_holders holds card carriers only
         return _planned(terminal, terminal.tap_credential(holder.card, now), now, expected,
                         holder, lock=holder.ref)
+
+    def _holder_for(self, terminal: SimTerminal, now: float) -> tuple[Holder, bool] | None:
+        """The next holder, and whether they show a QR (else they tap a card)."""
+        if self.crowd is None:
+            use_qr = self.rng.random() < self.qr_share
+            holder = self._next_holder(self.qr_holders if use_qr else self.card_holders)
+            return None if holder is None else (holder, use_qr)
+        holder = self.crowd.traveller(terminal.spec, self.city.local(now), self.busy)
+        if holder is None:
+            return None
+        # a holder with both carriers shows the phone at the mode's share
+        return holder, holder.has_ecard and (holder.card is None
+                                             or self.rng.random() < self.qr_share)
 
     def _fault(self, terminal: SimTerminal, now: float) -> _Planned | None:
         roll = self.rng.random()

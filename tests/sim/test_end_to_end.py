@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from terminals_sim.checks import Stage
+from terminals_sim.demo import DemoOptions, run_demo
 from terminals_sim.loadtest import LoadOptions, run_load
 from terminals_sim.scenarios import run_scenarios
 
@@ -147,3 +148,18 @@ async def test_taps_are_sent_for_the_second_they_were_made(
                                  only=["card_faults", "blocked", "companions", "daily_cap"])
     assert report.ok, report.text()
     assert next(readings) > 40  # the clock did tick over, many times
+
+
+async def test_the_demo_stream_is_mostly_accepted(service: Service) -> None:
+    """A few seconds of `make run`'s stream with the registry loaded: every answer as
+    expected, and refusals the exception (faults, suspended holders, a spot closed)."""
+    result = await run_demo(DemoOptions(
+        url=service.url, terminal_url=service.terminal_url, keys_dir=service.keys_dir,
+        config_dir=service.config_dir, rate=40, every_s=1, seed=21,
+        admin_token=service.admin_token, duration_s=4))
+    assert result.mismatches == 0
+    total = sum(result.labels.values())
+    assert total > 80
+    assert all(label.startswith(("accept/", "deny/")) for label in result.labels), result.labels
+    assert result.deny_share < 0.15, result.labels
+    assert result.labels["deny/already_entered_today"] <= 0.05 * total, result.labels

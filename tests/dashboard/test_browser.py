@@ -31,6 +31,7 @@ from tests.web.harness import CONFIG_DIR, ROOT
 from validator.config import load_config
 from validator.keygen import init_keyset
 from validator.settings import Settings
+from validator.state.store import Block
 from validator.web.app import create_app
 from validator.web.appkeys import LIVE_FEED, STORE
 
@@ -340,3 +341,163 @@ def test_a_board_no_process_reads_any_more_is_flagged(
     finally:
         live_server.run(take_back())
     expect(page.locator("#alerts")).not_to_contain_text("看板滞后", timeout=10_000)
+
+
+def test_blocking_asks_first_and_the_lists_and_audit_show_it(
+    page: Page, live_server: LiveServer, traffic: Traffic
+) -> None:
+    holder = traffic.holder(52)
+    card = holder.card.card_no
+    masked = card[:3] + "****" + card[-2:]
+    store = live_server.app[STORE]
+    sign_in(page, live_server, "admin")
+
+    page.fill("#block-card", card)
+    page.click("#block-button")
+    expect(page.locator("#confirm")).to_be_visible()
+    expect(page.locator("#confirm-text")).to_contain_text(masked)
+    page.click("#confirm-cancel")
+    expect(page.locator("#confirm")).to_be_hidden()
+    expect(page.locator("#block-result")).to_contain_text("已取消")
+    assert live_server.run(store.get_block("card", card)) is None  # nothing changed
+
+    page.click("#block-button")
+    page.keyboard.press("Escape")  # Escape is a cancel too
+    expect(page.locator("#confirm")).to_be_hidden()
+    assert live_server.run(store.get_block("card", card)) is None
+
+    page.click("#block-button")
+    page.click("#confirm-ok")
+    expect(page.locator("#block-result")).to_contain_text(f"已挂失 {masked}")
+    assert live_server.run(store.get_block("card", card)) is not None
+    live_server.run(store.put_block("holder", holder.ref, Block(reason="fraud")))
+    page.click("#blocked-refresh")
+
+    row = page.locator("#blocked-cards tr", has_text=masked)
+    expect(row).to_contain_text("lost")
+    holder_row = page.locator("#blocked-holders tr", has_text=holder.ref[:8])
+    expect(holder_row).to_contain_text("fraud")
+    audit_row = page.locator("#audit-rows tr").first
+    expect(audit_row).to_contain_text("挂失卡片")
+    expect(audit_row).to_contain_text(masked)
+    expect(audit_row).to_contain_text("admin")
+    expect(page.locator("#audit-panel thead")).to_contain_text("CST")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=SHOTS / "07-blocked-and-audit.png", full_page=True)
+    text = page.locator("body").inner_text()
+    assert card not in text and holder.ref not in text  # masked and shortened only
+
+    row.locator("button.unblock").click()  # lifted from its row, after asking
+    expect(page.locator("#confirm-text")).to_contain_text(masked)
+    page.click("#confirm-ok")
+    expect(page.locator("#blocked-cards tr", has_text=masked)).to_have_count(0)
+    assert live_server.run(store.get_block("card", card)) is None
+    expect(page.locator("#audit-rows tr").first).to_contain_text("解除卡片挂失")
+    live_server.run(store.delete_block("holder", holder.ref))
+
+
+def test_the_page_names_venues_and_zones(
+    page: Page, live_server: LiveServer, traffic: Traffic
+) -> None:
+    sign_in(page, live_server, "viewer")
+    expect(page.locator("#day")).to_contain_text("CST (UTC+8)")
+    expect(page.locator("#feed tr").first).to_be_visible(timeout=15_000)
+    venues = page.locator("#feed tr td:nth-child(3)")
+    shown = venues.first.inner_text()
+    assert not shown.startswith(("spot:", "bus:")), shown
+    assert venues.first.get_attribute("title", timeout=5_000) in {  # the id stays at hand
+        f"bus:{t.split('-')[2]}" if t.startswith("T-BUS") else f"spot:{t.split('-')[2]}"
+        for t in TRAFFIC_TERMINALS}
+    expect(page.locator("#routes")).to_contain_text("市公交集团")
+    expect(page.locator("#routes")).not_to_contain_text("OP-BUS")
+
+
+def _huge_board(snapshot: dict[str, Any], now: float) -> dict[str, Any]:
+    """The board with 9-digit figures everywhere a KPI tile shows one."""
+    return dict(snapshot, now=now + 30,
+                totals={"accepted": 987_654_321, "denied": 123_456_789, "deny_pct": 11.1},
+                rate={"accept_per_s": 289.5, "deny_per_s": 210.7},
+                money=dict(snapshot["money"], concession_yuan="192304567.89"),
+                fares={"free": 456_789_012, "half": 234_567_890, "full": 296_297_419},
+                credentials={"ssc_card": 654_321_987, "essc_qr": 333_332_334},
+                fraud=dict(snapshot["fraud"], counts={"replay": 912_345_678,
+                                                       "card_clone": 87_654_321}))
+
+
+def test_nine_digit_figures_fit_their_tiles_at_1366(
+    browser: Browser, live_server: LiveServer, traffic: Traffic
+) -> None:
+    store, feed = live_server.app[STORE], live_server.app[LIVE_FEED]
+
+    async def hand_over() -> None:
+        await store.feed_release(feed.holder)
+        assert await store.feed_lease("elsewhere/1/bb", 3600)
+        board = _huge_board(feed.snapshot, live_server.clock.now())
+        await store.feed_publish(orjson.dumps(board), 3600)
+
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    live_server.run(hand_over())
+    try:
+        tab = context.new_page()
+        sign_in(tab, live_server, "viewer")
+        expect(tab.locator("#k-fraud")).not_to_have_text("0", timeout=10_000)
+        tab.wait_for_timeout(1500)
+        tiles = tab.locator(".kpi-value, .kpi-sub")
+        assert tiles.count() == 12
+        for i in range(tiles.count()):
+            tile = tiles.nth(i)
+            width = tile.evaluate("node => [node.scrollWidth, node.clientWidth]")
+            assert width[0] <= width[1], (tile.inner_text(), width)
+            assert "…" not in tile.inner_text()
+        accepted = tab.locator("#k-accepted")
+        # written in full where it fits, else compactly with the full figure at hand
+        assert accepted.inner_text() in {"987,654,321", "9.88亿"}
+        if accepted.inner_text() == "9.88亿":
+            assert tab.locator(".kpi-value", has=accepted).get_attribute("title") == "987,654,321"
+        tab.screenshot(path=SHOTS / "08-nine-digits-1366.png")
+    finally:
+        context.close()
+        live_server.run(store.feed_release("elsewhere/1/bb"))
+
+
+@pytest.fixture
+def redis_live_server(
+    tmp_path: Path, redis_url: str
+) -> Iterator[LiveServer]:
+    """A validator of its own on Redis, for a test that takes its store or itself away."""
+    with serve(tmp_path, store_url=redis_url) as server:
+        yield server
+
+
+def test_store_then_service_gone_every_panel_says_stale(
+    page: Page, redis_live_server: LiveServer, redis_server: Any
+) -> None:
+    server = redis_live_server
+    panels = page.locator("#app .panel:visible, #app .kpi:visible")
+    sign_in(page, server, "viewer")
+    expect(page.locator("#store")).to_have_attribute("data-state", "ok", timeout=10_000)
+    expect(page.get_by_test_id("stale-tag").first).to_be_hidden()
+
+    redis_server.stop()
+    try:
+        expect(page.locator("#store")).to_have_attribute("data-state", "bad", timeout=10_000)
+        expect(page.locator("#store")).to_contain_text("UNREACHABLE")
+        expect(page.locator('#alerts [data-alert="store"]')).to_contain_text("状态存储不可达")
+        expect(page.locator("body")).to_have_class(re.compile(r"\bstale\b"))
+        stale_tags = page.locator("#app .stale-tag:visible")
+        expect(stale_tags).to_have_count(panels.count())
+        expect(stale_tags.first).to_contain_text(re.compile(r"stale since \d\d:\d\d:\d\d CST"))
+        page.screenshot(path=SHOTS / "09-store-unreachable.png", full_page=True)
+    finally:
+        redis_server.start()
+    expect(page.locator("#store")).to_have_attribute("data-state", "ok", timeout=15_000)
+    expect(page.locator("#app .stale-tag:visible")).to_have_count(0)
+
+    server.stop()  # the service itself goes: the page hears nothing more
+    expect(page.get_by_test_id("live")).to_contain_text("SERVICE UNREACHABLE", timeout=15_000)
+    expect(page.locator("#store")).to_have_attribute("data-state", "unknown")
+    expect(page.locator('#alerts [data-alert="service"]')).to_contain_text("服务不可达")
+    expect(page.locator("#alerts")).not_to_contain_text("运行正常")
+    expect(page.locator("#app .stale-tag:visible")).to_have_count(panels.count())
+    expect(page.locator("#app .stale-tag:visible").first).to_contain_text("数据停在")
+    page.screenshot(path=SHOTS / "10-service-unreachable.png", full_page=True)

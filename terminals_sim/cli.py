@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--drain", type=float, default=10.0, help="seconds to wait at the end")
     load.add_argument("--timeout", type=float, default=2.0, help="per-attempt timeout (s)")
     load.add_argument("--faults", type=float, default=0.0, help="share of fault requests")
+    load.add_argument("--p99-budget-ms", type=float, default=400.0,
+                      help="fail the run if the p99 latency is over this (default 400: "
+                           "the terminal-side budget of a whole transaction)")
     load.add_argument("--quiet", action="store_true", help="no progress line")
     load.set_defaults(run=_load)
 
@@ -115,14 +118,25 @@ def _token(args: argparse.Namespace) -> str | None:
 
 
 def _load(args: argparse.Namespace) -> int:
-    doc = asyncio.run(run_load(LoadOptions(
+    options = LoadOptions(
         url=args.url, keys_dir=args.keys, config_dir=args.config, rate=args.rate,
         duration_s=args.duration, terminals=args.terminals, scenario=args.scenario,
         out_dir=args.out, connections=args.connections, population=args.population,
         seed=args.seed, admin_token=_token(args), store_url=args.store, drain_s=args.drain,
         timeout_s=args.timeout, fault_share=args.faults, progress=not args.quiet,
-        terminal_url=args.terminal_url)))
-    return 1 if doc["mismatches"] else 0
+        terminal_url=args.terminal_url, p99_budget_ms=args.p99_budget_ms)
+    # everything a usage error can be is refused here, before set-up and the network
+    require_loopback(options.url)
+    if options.terminal_url is not None:
+        require_loopback(options.terminal_url)
+    problems = options.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    doc = asyncio.run(run_load(options))
+    if not doc["passed"]:
+        print(doc["verdict"], file=sys.stderr)
+        return 1
+    return 0
 
 
 def _scenarios(args: argparse.Namespace) -> int:

@@ -70,17 +70,21 @@ class RunStats:
     mismatches: int = 0
     mismatch_samples: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float = 0.0  # from the first scheduled request to the last completion
+    offered_in: Counter[int] = field(default_factory=Counter)  # second -> requests due
 
     def record(self, scheduled_at: float, latency: float | None, label: str, *,
                error: bool = False, mismatch: dict[str, Any] | None = None) -> None:
         """One finished request: `label` is `decision/reason`, `HTTP nnn` or an error kind.
 
-        `latency` None means the request was never sent (the generator dropped it): it
-        counts as an error but has no latency to report.
+        Only answers have a latency: a failed attempt (connection refused, timeout,
+        unfinished) is counted by kind, never in the percentiles — a refused connection
+        takes a millisecond and would make a dead service look fast. `latency` None means
+        the request was never sent (the generator dropped it).
         """
         (self.errors if error else self.decisions)[label] += 1
-        if latency is None:
-            self.dropped += 1
+        self.offered_in[int(scheduled_at)] += 1
+        if error or latency is None:
+            self.dropped += latency is None
             return
         self.completed += 1
         self.scheduled_at.append(scheduled_at)
@@ -113,19 +117,20 @@ class RunStats:
 
     def timeline(self) -> list[dict[str, float]]:
         """Per second from the start until the last answer (the drain included): requests
-        scheduled in it ("offered"), answers completed in it, and the latency of the
-        requests scheduled in it (p50, p99, max, in ms)."""
+        scheduled in it ("offered", failed ones too), answers completed in it, and the
+        latency of the answered requests scheduled in it (p50, p99, max, in ms)."""
         done_in = Counter[int]()
         for sched, latency in zip(self.scheduled_at, self.latencies, strict=True):
             done_in[int(sched + latency)] += 1
-        seconds = max(int(self.duration_s), max(done_in, default=0) + 1, 1)
+        seconds = max(int(self.duration_s), max(done_in, default=0) + 1,
+                      max(self.offered_in, default=0) + 1, 1)
         by_second: list[list[float]] = [[] for _ in range(seconds)]
         for sched, latency in zip(self.scheduled_at, self.latencies, strict=True):
             by_second[min(int(sched), seconds - 1)].append(latency)
         rows = []
         for second, values in enumerate(by_second):
             values.sort()
-            rows.append({"t": float(second), "offered": float(len(values)),
+            rows.append({"t": float(second), "offered": float(self.offered_in[second]),
                          "completed": float(done_in[second]),
                          "p50_ms": percentile(values, 50) * 1e3,
                          "p99_ms": percentile(values, 99) * 1e3,

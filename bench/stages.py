@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import hiredis
 import orjson
@@ -37,9 +38,8 @@ from bench import creds
 from bench.pipeline import validation_requests
 from validator.clock import SystemClock
 from validator.config import load_config
-from validator.credentials.essc_qr import EsscVerifier
-from validator.credentials.ssc_card import CardVerifier
-from validator.decide import Decider, QrScan, ValidationRequest
+from validator.credentials.kinds import build_verifiers
+from validator.decide import Decider, ValidationRequest
 from validator.decision import render_decision
 from validator.keygen import init_keyset
 from validator.keyset import load_keyset
@@ -76,8 +76,8 @@ class _PackOnly:
 
 def _body(req: ValidationRequest) -> bytes:
     cred = req.credential
-    credential: dict[str, object] = ({"type": "essc_qr", "qr": cred.qr} if isinstance(cred, QrScan)
-                                     else {"type": "ssc_card", **dataclasses.asdict(cred)})
+    # Every presented credential is a dataclass of its wire fields (`kind` is not one).
+    credential = {"type": cred.kind, **dataclasses.asdict(cast(Any, cred))}
     return orjson.dumps({"request_id": req.request_id, "scanned_at": req.scanned_at_text,
                          "credential": credential})
 
@@ -87,8 +87,7 @@ def stages(kind: str, n: int, keys_dir: Path) -> list[Stage]:
     keyset, engine = load_keyset(keys_dir), load_config(CONFIG).engine
 
     def decider(store: MemoryStore) -> Decider:
-        return Decider(engine=engine, essc=EsscVerifier(keyset.trust_list),
-                       card=CardVerifier(keyset.card_master_keys, keyset.pepper),
+        return Decider(engine=engine, verifiers=build_verifiers(keyset),
                        store=store, clock=SystemClock())
 
     d = decider(_NullStore())

@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from validator.clock import Clock
-from validator.credentials.essc_qr import EsscVerifier
-from validator.credentials.ssc_card import CardTap, CardVerifier
+
+# The QR credential's value, where the HTTP layer has always imported it from.
+from validator.credentials.essc_qr import QrScan as QrScan
 from validator.credentials.verified import Rejected, VerifiedCredential
+from validator.credentials.verifier import Presented, Verifier
 from validator.decision import render_decision
 from validator.ledger.record import LedgerCategory, LedgerRecord
 from validator.lru import Lru
@@ -56,11 +58,6 @@ DAY_FACTS_SIZE = 65_536  # holders remembered per kind of day fact (capped, ente
 
 
 @value
-class QrScan:
-    qr: str
-
-
-@value
 class ValidationRequest:
     """A schema-valid, authenticated request; terminal facts come from the registry."""
 
@@ -70,7 +67,7 @@ class ValidationRequest:
     request_id: str
     scanned_at: dt.datetime  # timezone-aware
     scanned_at_text: str
-    credential: QrScan | CardTap
+    credential: Presented  # a kind registered in validator/credentials/kinds.py
     companion: bool
     body_sha256: str
 
@@ -101,15 +98,14 @@ class Decider:
         self,
         *,
         engine: PolicyEngine,
-        essc: EsscVerifier,
-        card: CardVerifier,
+        verifiers: Mapping[str, Verifier],
         store: Store,
         clock: Clock,
         observe_store: Callable[[str, float], None] | None = None,
     ) -> None:
         self._engine = engine
-        self._essc = essc
-        self._card = card
+        # credential kind → its verifier (validator/credentials/kinds.py builds them)
+        self._verifiers = dict(verifiers)
         self._store = store
         self._clock = clock
         # Told the seconds of each store round trip ("snapshot" / "commit"), for metrics.
@@ -195,11 +191,9 @@ class Decider:
     # --- steps -----------------------------------------------------------------
 
     def _verify(self, req: ValidationRequest, now: float, today: dt.date) -> VerifiedCredential:
-        if isinstance(req.credential, QrScan):
-            return self._essc.verify(req.credential.qr, now, today)
-        return self._card.verify(
-            req.credential, req.terminal_id, int(req.scanned_at.timestamp() // 1), today
-        )
+        credential = req.credential
+        return self._verifiers[credential.kind].check(
+            credential, req.terminal_id, req.scanned_at, now, today)
 
     def _judge(
         self,
@@ -319,7 +313,7 @@ class Decider:
         return LedgerRecord(
             txn_id=txn_id, request_id=req.request_id, terminal=req.terminal_id,
             operator=req.operator, venue=req.venue,
-            credential="essc_qr" if isinstance(req.credential, QrScan) else "ssc_card",
+            credential=req.credential.kind,
             decision="accept" if fare is not None else "deny", reason=verdict.reason.value,
             scanned_at=req.scanned_at_text, decided_at=local_now.isoformat(),
             decided_at_unix=now, policy_version=self._policy_version, companion=req.companion,

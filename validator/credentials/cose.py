@@ -1,11 +1,9 @@
 """Minimal, strict COSE_Sign1 (RFC 9052) and COSE_Key (RFC 9053) handling for ESSC1.
 
 Only what the e-card QR needs (protocol §2): decode a COSE_Sign1 with or without CBOR
-tag 18, build its `Sig_structure1`, read the `alg`/`kid` headers, turn an Ed25519 or
-P-256 COSE_Key into a public key, and check an ES256 (raw `r||s`) or EdDSA signature.
-ES256 goes through `cryptography` (OpenSSL); Ed25519 through libsodium (PyNaCl), whose
-verify costs about half of OpenSSL's and which refuses non-canonical signatures and
-small-order keys (docs/protocol.md, §2).
+tag 18, build its `Sig_structure1`, read the `alg`/`kid` headers, turn a COSE_Key into
+a verifying key, and check a signature. Which algorithms exist, their key types and
+how each verifies is the registry's (`algorithms.py`); this module only looks them up.
 
 Every shape problem raises `FormatError`; the caller maps it to `malformed_credential`.
 The CBOR decoder is a foreign boundary, so *any* exception it raises is translated here.
@@ -18,18 +16,17 @@ from collections.abc import Callable, Mapping
 from typing import NamedTuple, TypeAlias, TypeVar, cast
 
 import cbor2
-import nacl.exceptions
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from nacl.bindings import crypto_sign_open
+
+from validator.credentials import ed25519, es256
+from validator.credentials.algorithm import Algorithm
+from validator.credentials.algorithms import BY_COSE_ALG, BY_COSE_KEY, BY_KEY_TYPE
+from validator.credentials.ed25519 import Ed25519Key
+from validator.credentials.malformed import FormatError
 
 __all__ = [
     "ALG_EDDSA",
     "ALG_ES256",
     "HEADER_KID",
-    "SIGN_ALGS",
     "Ed25519Key",
     "FormatError",
     "PublicKey",
@@ -42,6 +39,7 @@ __all__ = [
     "header_alg",
     "key_fits_alg",
     "parse_cose_key",
+    "parse_device_key",
     "parse_sign1",
     "point_is_valid",
     "public_key_from_coordinates",
@@ -50,32 +48,15 @@ __all__ = [
     "verify_signature",
 ]
 
-ALG_ES256 = -7
-ALG_EDDSA = -8
-SIGN_ALGS = frozenset((ALG_ES256, ALG_EDDSA))
+ALG_ES256 = es256.COSE_ALG
+ALG_EDDSA = ed25519.COSE_ALG
 TAG_SIGN1 = 18
-KTY_OKP, KTY_EC2 = 1, 2
-CRV_P256, CRV_ED25519 = 1, 6
 HEADER_ALG, HEADER_CRIT, HEADER_KID = 1, 2, 4
+# A verifying key of any registered algorithm (`Algorithm.key_type`).
+PublicKey: TypeAlias = object
+ed25519_point_is_valid = ed25519.raw_point_is_valid
 
 T = TypeVar("T")
-
-
-class Ed25519Key(NamedTuple):
-    """An Ed25519 public key: its 32 bytes, which libsodium verifies with."""
-
-    raw: bytes
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> Ed25519Key:
-        return cls(raw)
-
-
-PublicKey: TypeAlias = Ed25519Key | ec.EllipticCurvePublicKey
-
-
-class FormatError(ValueError):
-    """The bytes are not the structure protocol §2 describes (→ `malformed_credential`)."""
 
 
 class Sign1(NamedTuple):
@@ -175,12 +156,12 @@ def parse_sign1(data: bytes) -> Sign1:
 
 
 def header_alg(protected: Mapping[object, object]) -> int:
-    """The protected `alg`, one of ES256/EdDSA; a `crit` header is refused (we know none)."""
+    """The protected `alg`, a registered one; a `crit` header is refused (we know none)."""
     if HEADER_CRIT in protected:
         raise FormatError("protected header: unsupported crit parameter")
     alg = field(protected, HEADER_ALG, int, "protected header alg")
-    if alg not in SIGN_ALGS:
-        raise FormatError(f"protected header alg {alg} is neither ES256 nor EdDSA")
+    if alg not in BY_COSE_ALG:
+        raise FormatError(f"protected header alg {alg} is not a supported algorithm")
     return alg
 
 
@@ -189,10 +170,11 @@ def sig_structure1(protected_raw: bytes, payload: bytes) -> bytes:
     return cbor2.dumps(["Signature1", protected_raw, b"", payload])
 
 
-def parse_cose_key(item: object) -> PublicKey:
-    """An Ed25519 `{1: 1, -1: 6, -2: x}` or P-256 `{1: 2, -1: 1, -2: x, -3: y}` COSE_Key.
+def parse_device_key(item: object) -> tuple[Algorithm, PublicKey]:
+    """A COSE_Key of a registered (kty, crv), as the algorithm it fits and its key.
 
-    Other parameters are ignored, except a private `d` (-4), which no phone may publish.
+    Ed25519 is `{1: 1, -1: 6, -2: x}`, EC2 keys `{1: 2, -1: crv, -2: x, -3: y}`. Other
+    parameters are ignored, except a private `d` (-4), which no phone may publish.
     """
     key = as_map(item, "COSE_Key")
     if -4 in key:
@@ -200,110 +182,44 @@ def parse_cose_key(item: object) -> PublicKey:
     kty = field(key, 1, int, "COSE_Key kty")
     crv = field(key, -1, int, "COSE_Key crv")
     x = field(key, -2, bytes, "COSE_Key x")
-    if kty == KTY_OKP and crv == CRV_ED25519:
-        return public_key_from_coordinates(x, None)
-    if kty == KTY_EC2 and crv == CRV_P256:
-        return public_key_from_coordinates(x, field(key, -3, bytes, "COSE_Key y"))
-    raise FormatError(f"COSE_Key: kty {kty} crv {crv} is neither OKP Ed25519 nor EC2 P-256")
+    alg = BY_COSE_KEY.get((kty, crv))
+    if alg is None:
+        raise FormatError(f"COSE_Key: kty {kty} crv {crv} is not a supported key type")
+    y = field(key, -3, bytes, "COSE_Key y") if alg.has_y else None
+    return alg, alg.load(x, y)
+
+
+def parse_cose_key(item: object) -> PublicKey:
+    """The verifying key of a COSE_Key (see `parse_device_key`)."""
+    return parse_device_key(item)[1]
 
 
 def public_key_from_coordinates(x: bytes, y: bytes | None) -> PublicKey:
-    """Ed25519 from `x` (y None) or P-256 from `x`, `y` (32 bytes each; point checked)."""
-    if len(x) != 32 or (y is not None and len(y) != 32):
-        raise FormatError("public key coordinate is not 32 bytes")
-    if y is None:
-        # The point is not decoded here.  The cheap RFC 8032 encoding checks run now, so a
-        # non-canonical key is malformed; the costly on-curve test is
-        # ed25519_point_is_valid, and an off-curve key never verifies in libsodium anyway.
-        if not _ed25519_encoding_is_canonical(x):
-            raise FormatError("Ed25519 public key is not a canonical encoding")
-        return Ed25519Key.from_bytes(x)
-    try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + x + y)
-    except ValueError:
-        raise FormatError("P-256 public key is not a point on the curve") from None
+    """Ed25519 from `x` (y None) or P-256 from `x`, `y` (32 bytes each; point checked).
 
-
-# One curve object for every key: each key keeps the one it was built with, and a fresh
-# one per cached device key would be one more object for the garbage collector to track.
-_P256 = ec.SECP256R1()
-_P = 2**255 - 19
-_D = -121665 * pow(121666, -1, _P) % _P
-
-
-def _ed25519_encoding_is_canonical(x: bytes) -> bool:
-    """y < p, and no "negative zero" x (y = ±1 with the sign bit set): RFC 8032 §5.1.3."""
-    y = int.from_bytes(x, "little") & ((1 << 255) - 1)
-    return y < _P and not (x[31] >> 7 and y in (1, _P - 1))
-
-
-def ed25519_point_is_valid(x: bytes) -> bool:
-    """Whether 32 bytes decode to an Ed25519 point (RFC 8032 §5.1.3).
-
-    Costs ~40 µs of Python big-int work, so callers run it only where it changes an
-    outcome: libsodium's verify already fails for a key that is not on the curve.
+    The two algorithms of protocol §2 proper; keys of any registered algorithm come
+    from `Algorithm.load`.
     """
-    if len(x) != 32 or not _ed25519_encoding_is_canonical(x):
-        return False
-    y = int.from_bytes(x, "little") & ((1 << 255) - 1)
-    u = (y * y - 1) % _P
-    if u == 0:  # x = 0: the point (0, ±1)
-        return True
-    v = (_D * y * y + 1) % _P
-    return _jacobi(u * v % _P, _P) == 1  # x² = u/v has a root iff u·v is a square
-
-
-def _jacobi(a: int, n: int) -> int:
-    """The Jacobi symbol (a/n) for odd n, binary algorithm: far cheaper than Euler's pow."""
-    result = 1
-    while a:
-        twos = (a & -a).bit_length() - 1
-        a >>= twos
-        if twos & 1 and n & 7 in (3, 5):
-            result = -result
-        if a & n & 3 == 3:
-            result = -result
-        a, n = n % a, a
-    return result if n == 1 else 0
+    return (ed25519.ALGORITHM if y is None else es256.ALGORITHM).load(x, y)
 
 
 def point_is_valid(key: PublicKey) -> bool:
-    """Ed25519 keys are decoded lazily (above); P-256 points were checked on load."""
-    if isinstance(key, Ed25519Key):
-        return ed25519_point_is_valid(key.raw)
-    return True
+    """The deferred point check of the key's algorithm (Ed25519's); True for the others,
+    whose points are checked when the key is built."""
+    alg = BY_KEY_TYPE.get(type(key))
+    return alg is not None and alg.point_is_valid(key)
 
 
 def key_fits_alg(key: PublicKey, alg: int) -> bool:
-    """ES256 needs an EC2 P-256 key, EdDSA an OKP Ed25519 key."""
-    if alg == ALG_EDDSA:
-        return isinstance(key, Ed25519Key)
-    return alg == ALG_ES256 and isinstance(key, ec.EllipticCurvePublicKey)
-
-
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+    """Step 5: the key is of the type that the COSE `alg` verifies with."""
+    algorithm = BY_COSE_ALG.get(alg)
+    return algorithm is not None and type(key) is algorithm.key_type
 
 
 def verify_signature(key: PublicKey, alg: int, signature: bytes, data: bytes) -> bool:
-    """ES256 (raw 64-byte `r||s`) or EdDSA; a wrong length or key type is simply False.
-
-    EdDSA is libsodium's strict verify: besides a wrong signature it refuses a
-    non-canonical `S` (≥ the group order), a small-order `R` and a small-order key.
-    """
-    if len(signature) != 64:
+    """Whether `signature` over `data` verifies with `key` under COSE `alg`; a wrong
+    length or a key of another algorithm is simply False."""
+    algorithm = BY_COSE_ALG.get(alg)
+    if algorithm is None or type(key) is not algorithm.key_type:
         return False
-    if alg == ALG_EDDSA and isinstance(key, Ed25519Key):
-        try:  # what nacl.signing.VerifyKey.verify does, without an object per key
-            crypto_sign_open(signature + data, key.raw)
-        except nacl.exceptions.BadSignatureError:
-            return False
-        return True
-    if alg == ALG_ES256 and isinstance(key, ec.EllipticCurvePublicKey):
-        r = int.from_bytes(signature[:32], "big")
-        s = int.from_bytes(signature[32:], "big")
-        try:
-            key.verify(encode_dss_signature(r, s), data, _ECDSA_SHA256)
-        except InvalidSignature:
-            return False
-        return True
-    return False
+    return algorithm.verify(key, signature, data)

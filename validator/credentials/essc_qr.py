@@ -16,17 +16,18 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from typing import NamedTuple, TypeAlias
-
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import ClassVar, NamedTuple, TypeAlias
 
 from validator.credentials import cose
+from validator.credentials.algorithm import Algorithm
+from validator.credentials.algorithms import BY_COSE_ALG
 from validator.credentials.trust import TrustedKey, TrustList
 from validator.credentials.verified import Rejected, VerifiedCredential
 from validator.lru import Lru
 from validator.reasons import Reason
+from validator.values import value
 
-__all__ = ["PREFIX", "EsscVerifier", "b45decode"]
+__all__ = ["PREFIX", "EsscVerifier", "QrScan", "b45decode"]
 
 PREFIX = "ESSC1:"
 CREDENTIAL_NOT_BEFORE_SKEW_S = 300  # iat may be this far ahead of our clock
@@ -39,6 +40,14 @@ _CARD_NO = re.compile(r"[A-Z0-9]{9}")
 _REGION = re.compile(r"[0-9]{6}")  # not str.isdigit(): that accepts non-ASCII digits
 
 
+@value
+class QrScan:
+    """An e-card QR as a terminal scanned it (the `essc_qr` credential of §4)."""
+
+    kind: ClassVar[str] = "essc_qr"
+    qr: str
+
+
 class _Credential(NamedTuple):
     """The level-1 claims this service uses, parsed and checked once."""
 
@@ -49,6 +58,7 @@ class _Credential(NamedTuple):
     birth_date: dt.date
     region: str
     card_no: str
+    device_alg: Algorithm  # the algorithm the cnf key fits (step 5)
 
 
 class _Outer(NamedTuple):
@@ -83,6 +93,11 @@ class EsscVerifier:
     def cached_credentials(self) -> int:
         return len(self._cache)
 
+    def check(self, credential: QrScan, terminal_id: str, scanned_at: dt.datetime,
+              now: float, today: dt.date) -> VerifiedCredential:
+        """The `Verifier` seam (`verifier.py`): `verify` the scanned QR text."""
+        return self.verify(credential.qr, now, today)
+
     def verify(self, qr: str, now: float, today: dt.date | None = None) -> VerifiedCredential:
         """Steps 1–6 of protocol §2 at Unix time `now`; raises `Rejected` on the first failure.
 
@@ -103,13 +118,14 @@ class EsscVerifier:
             if inner is not None:
                 self._verify_issuer(inner, outer.inner, t)
             _check_validity(credential, t)
-            _check_device_signature(credential.device_key, outer)
+            _check_device_signature(credential, outer)
         except Rejected:
             # Step 1 wants an off-curve Ed25519 cnf key reported as malformed, but the
             # check costs ~40 µs.  libsodium never verifies with such a key, so running it
             # only here, when the scan is rejected anyway, yields the same outcome.
-            if not cose.point_is_valid(credential.device_key):
-                raise Rejected(Reason.MALFORMED_CREDENTIAL, "cnf: not an Ed25519 point") from None
+            if not credential.device_alg.point_is_valid(credential.device_key):
+                raise Rejected(Reason.MALFORMED_CREDENTIAL,
+                               "cnf: not a point on its curve") from None
             raise
         if t - outer.gen_time > QR_MAX_AGE_S:
             raise Rejected(Reason.QR_EXPIRED, f"generated {t - outer.gen_time} s ago")
@@ -154,26 +170,27 @@ class EsscVerifier:
         self._cache.put(inner, _pack(credential, position))
 
 
-# A cache entry is a plain tuple of strings, ints, a date, the device key as raw bytes
-# (Ed25519) or a `cryptography` key (P-256: not a tracked object) and the position of
-# the issuer key in `TrustList.keys`. The garbage collector stops tracking such a tuple
-# after one look, so a full cache (65,536 entries) costs full collections ~nothing;
-# as a NamedTuple, a dataclass or holding a TrustedKey it cost them ~20 ms.
-_Cached: TypeAlias = tuple[str, int, int, bytes | ec.EllipticCurvePublicKey, dt.date, str,
-                           str, int]
+# A cache entry is a plain tuple of strings, ints, a date, the device key in its
+# algorithm's packed form (raw bytes for Ed25519, a `cryptography` key for P-256: not
+# tracked objects), the COSE alg and the position of the issuer key in
+# `TrustList.keys`. The garbage collector stops tracking such a tuple after one look,
+# so a full cache (65,536 entries) costs full collections ~nothing; as a NamedTuple, a
+# dataclass or holding a TrustedKey it cost them ~20 ms.
+_Cached: TypeAlias = tuple[str, int, int, object, dt.date, str, str, int, int]
 
 
 def _pack(credential: _Credential, position: int) -> _Cached:
-    key = credential.device_key
+    alg = credential.device_alg
     return (credential.holder_ref, credential.exp, credential.iat,
-            key.raw if isinstance(key, cose.Ed25519Key) else key, credential.birth_date,
-            credential.region, credential.card_no, position)
+            alg.pack(credential.device_key), credential.birth_date, credential.region,
+            credential.card_no, alg.cose_alg, position)
 
 
 def _unpack(entry: _Cached) -> tuple[_Credential, int]:
-    holder_ref, exp, iat, key, birth_date, region, card_no, position = entry
-    device_key = cose.Ed25519Key(key) if isinstance(key, bytes) else key
-    return _Credential(holder_ref, exp, iat, device_key, birth_date, region, card_no), position
+    holder_ref, exp, iat, key, birth_date, region, card_no, alg_id, position = entry
+    alg = BY_COSE_ALG[alg_id]
+    return _Credential(holder_ref, exp, iat, alg.unpack(key), birth_date, region, card_no,
+                       alg), position
 
 
 def _check_validity(credential: _Credential, now: int) -> None:
@@ -184,12 +201,13 @@ def _check_validity(credential: _Credential, now: int) -> None:
         raise Rejected(Reason.CREDENTIAL_NOT_YET_VALID, f"issued {credential.iat - now} s ahead")
 
 
-def _check_device_signature(device_key: cose.PublicKey, outer: _Outer) -> None:
+def _check_device_signature(credential: _Credential, outer: _Outer) -> None:
     """Step 5: the level-2 alg must fit the certified key, whose signature must verify."""
-    if not cose.key_fits_alg(device_key, outer.alg):
+    alg = credential.device_alg
+    if alg.cose_alg != outer.alg:
         raise Rejected(Reason.MALFORMED_CREDENTIAL, "level 2: alg does not fit the cnf key")
     signed = cose.sig_structure1(outer.sign1.protected_raw, outer.sign1.payload)
-    if not cose.verify_signature(device_key, outer.alg, outer.sign1.signature, signed):
+    if not alg.verify(credential.device_key, outer.sign1.signature, signed):
         raise Rejected(Reason.BAD_SIGNATURE, "level 2: device signature")
 
 
@@ -234,7 +252,7 @@ def _parse_claims(payload: bytes) -> _Credential:
     exp = cose.uint_field(claims, 4, "exp")
     iat = cose.uint_field(claims, 6, "iat")
     cnf = cose.as_map(claims.get(8), "cnf")
-    device_key = cose.parse_cose_key(cnf.get(1))
+    device_alg, device_key = cose.parse_device_key(cnf.get(1))
     card_no = cose.field(claims, "cn", str, "cn")
     if not _CARD_NO.fullmatch(card_no):
         raise cose.FormatError("cn is not 9 of [A-Z0-9]")
@@ -242,7 +260,8 @@ def _parse_claims(payload: bytes) -> _Credential:
     if not _REGION.fullmatch(region):
         raise cose.FormatError("rg is not 6 digits")
     birth_date = _birth_date(cose.uint_field(claims, "bd", "bd"))
-    return _Credential(sub.hex(), exp, iat, device_key, birth_date, region, card_no)
+    return _Credential(sub.hex(), exp, iat, device_key, birth_date, region, card_no,
+                       device_alg)
 
 
 def _birth_date(yyyymmdd: int) -> dt.date:

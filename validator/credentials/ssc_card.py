@@ -23,6 +23,7 @@ import datetime as dt
 import hmac
 import re
 from collections.abc import Callable, Mapping
+from typing import ClassVar
 
 from cryptography.hazmat.primitives import cmac, hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
@@ -70,6 +71,7 @@ class CardTap:
     strings). The SSN is left out of the repr so that a logged tap does not leak it.
     """
 
+    kind: ClassVar[str] = "ssc_card"
     region: str
     ssn: str = field(repr=False)
     card_no: str
@@ -175,6 +177,11 @@ class CardVerifier:
             ref = holder_ref(self._pepper, ssn)
             self._holder_refs.put(name, ref)
         return ref
+
+    def check(self, credential: CardTap, terminal_id: str, scanned_at: dt.datetime,
+              now: float, today: dt.date) -> VerifiedCredential:
+        """The `Verifier` seam (`verifier.py`): `verify` at the floor of `scanned_at`."""
+        return self.verify(credential, terminal_id, int(scanned_at.timestamp() // 1), today)
 
     def verify(
         self, tap: CardTap, terminal_id: str, scanned_at: int, today: dt.date

@@ -1,10 +1,11 @@
 """The issuer trust list: a JWKS of e-card platform keys (protocol §6).
 
-Each key has `kid` (unpadded base64url of 8 bytes), `alg` (`ES256` with an EC P-256 key,
-or `EdDSA` with an OKP Ed25519 key), `iss` (informative) and optional `nbf`/`exp` in
-Unix seconds.  Several keys may share a kid (a key roll-over), so a lookup returns every
-*candidate* and the caller tries each (§2 steps 2–3).  A `TrustList` is immutable:
-reloading keys means building a new one.
+Each key has `kid` (unpadded base64url of 8 bytes), `alg` (a registered JOSE name:
+`ES256` with an EC P-256 key, `EdDSA` with an OKP Ed25519 key, ...; `algorithms.py`),
+`iss` (informative) and optional `nbf`/`exp` in Unix seconds.  Several keys may share
+a kid (a key roll-over), so a lookup returns every *candidate* and the caller tries
+each (§2 steps 2–3).  A `TrustList` is immutable: reloading keys means building a new
+one.
 """
 
 from __future__ import annotations
@@ -14,19 +15,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from validator.credentials import cose
+from validator.credentials.algorithm import Algorithm
+from validator.credentials.algorithms import BY_JOSE_ALG
 
 __all__ = ["TrustList", "TrustListError", "TrustedKey", "public_jwk"]
 
 KID_BYTES = 8
-# JOSE name → (COSE alg, JWK kty, JWK crv)
-_ALGS: dict[str, tuple[int, str, str]] = {
-    "ES256": (cose.ALG_ES256, "EC", "P-256"),
-    "EdDSA": (cose.ALG_EDDSA, "OKP", "Ed25519"),
-}
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
@@ -36,7 +31,7 @@ class TrustListError(ValueError):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class TrustedKey:
-    """One issuer public key; `alg` is the COSE number (-7 ES256, -8 EdDSA)."""
+    """One issuer public key; `alg` is the COSE number (-7 ES256, -8 EdDSA, ...)."""
 
     kid: bytes
     alg: int
@@ -49,7 +44,7 @@ class TrustedKey:
         return (self.nbf is None or self.nbf <= now) and (self.exp is None or now <= self.exp)
 
     def verify(self, signature: bytes, data: bytes) -> bool:
-        """ES256 takes a raw 64-byte `r||s`; any other length is simply not valid."""
+        """Raw signatures (`r||s` for the EC algorithms); a wrong length is not valid."""
         return cose.verify_signature(self.public_key, self.alg, signature, data)
 
 
@@ -85,9 +80,11 @@ def _parse_jwk(index: int, jwk: object) -> TrustedKey:
     if "d" in jwk:  # a private key in a file that is meant to be public
         raise TrustListError(f"{where}.d: private key material in the trust list")
     alg_name = _str(jwk, "alg", where)
-    if alg_name not in _ALGS:
-        raise TrustListError(f"{where}.alg: {alg_name!r} is neither 'ES256' nor 'EdDSA'")
-    alg, kty, crv = _ALGS[alg_name]
+    algorithm = BY_JOSE_ALG.get(alg_name)
+    if algorithm is None:
+        names = ", ".join(repr(name) for name in BY_JOSE_ALG)
+        raise TrustListError(f"{where}.alg: {alg_name!r} is none of {names}")
+    kty, crv = algorithm.jwk_kty, algorithm.jwk_crv
     if _str(jwk, "kty", where) != kty:
         raise TrustListError(f"{where}.kty: {alg_name} needs kty {kty!r}")
     if _str(jwk, "crv", where) != crv:
@@ -101,19 +98,20 @@ def _parse_jwk(index: int, jwk: object) -> TrustedKey:
     nbf, exp = _time(jwk, "nbf", where), _time(jwk, "exp", where)
     if nbf is not None and exp is not None and nbf > exp:
         raise TrustListError(f"{where}.exp: before nbf")
-    return TrustedKey(kid, alg, iss, _public_key(jwk, kty, where), nbf, exp)
+    return TrustedKey(kid, algorithm.cose_alg, iss, _public_key(jwk, algorithm, where),
+                      nbf, exp)
 
 
-def _public_key(jwk: Mapping[str, object], kty: str, where: str) -> cose.PublicKey:
+def _public_key(jwk: Mapping[str, object], algorithm: Algorithm, where: str) -> cose.PublicKey:
     x = _b64url(jwk, "x", where)
-    y = _b64url(jwk, "y", where) if kty == "EC" else None
+    y = _b64url(jwk, "y", where) if algorithm.has_y else None
     try:
-        key = cose.public_key_from_coordinates(x, y)
+        key = algorithm.load(x, y)
     except cose.FormatError as exc:
         raise TrustListError(f"{where}.x: {exc}") from None
-    # Load time is the cheap place to decode an Ed25519 point fully.
-    if not cose.point_is_valid(key):
-        raise TrustListError(f"{where}.x: not an Ed25519 point")
+    # Load time is the cheap place for a deferred point check (Ed25519's).
+    if not algorithm.point_is_valid(key):
+        raise TrustListError(f"{where}.x: not an {algorithm.jwk_crv} point")
     return key
 
 
@@ -149,7 +147,7 @@ def _b64(raw: bytes) -> str:
 
 
 def public_jwk(
-    public_key: Ed25519PublicKey | ec.EllipticCurvePublicKey,
+    public_key: object,
     kid: bytes,
     alg: str,
     iss: str,
@@ -158,20 +156,15 @@ def public_jwk(
 ) -> dict[str, object]:
     """The trust-list JWK for one issuer key (the inverse of `TrustList.from_jwks`).
 
-    It takes the `cryptography` key an issuer generates and signs with; `from_jwks`
-    builds the verifying key (libsodium for Ed25519) from the JWK's coordinates.
+    It takes the public key an issuer generates and signs with (a `cryptography` key,
+    or the SM2 library's); `from_jwks` builds the verifying key from the JWK's
+    coordinates.
     """
     if len(kid) != KID_BYTES:
         raise ValueError(f"kid must be {KID_BYTES} bytes")
-    if alg == "EdDSA" and isinstance(public_key, Ed25519PublicKey):
-        jwk: dict[str, object] = {"kty": "OKP", "crv": "Ed25519",
-                                  "x": _b64(public_key.public_bytes_raw())}
-    elif (alg == "ES256" and isinstance(public_key, ec.EllipticCurvePublicKey)
-          and isinstance(public_key.curve, ec.SECP256R1)):
-        numbers = public_key.public_numbers()
-        jwk = {"kty": "EC", "crv": "P-256", "x": _b64(numbers.x.to_bytes(32, "big")),
-               "y": _b64(numbers.y.to_bytes(32, "big"))}
-    else:
+    algorithm = BY_JOSE_ALG.get(alg)
+    jwk = algorithm.jwk_coordinates(public_key) if algorithm is not None else None
+    if jwk is None:
         raise ValueError(f"alg {alg!r} does not fit a {type(public_key).__name__}")
     jwk.update(kid=_b64(kid), alg=alg, iss=iss)
     if nbf is not None:

@@ -9,12 +9,11 @@ them in the same atomic commit as the decision.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 
 from validator.reasons import Reason
 from validator.values import value
 
-CredentialKind = Literal["essc_qr", "ssc_card"]
+CredentialKind = str  # a kind registered in `kinds.py`, e.g. "essc_qr"
 
 
 class Rejected(Exception):

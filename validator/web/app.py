@@ -10,15 +10,14 @@ from aiohttp import web
 
 from validator.clock import Clock, SystemClock
 from validator.config import load_config
-from validator.credentials.essc_qr import EsscVerifier
-from validator.credentials.ssc_card import CardVerifier
+from validator.credentials.kinds import CacheSizes, build_verifiers
 from validator.decide import Decider
 from validator.keyset import load_keyset
 from validator.metrics import Metrics
 from validator.settings import Settings
 from validator.state import open_store
 from validator.state.store import StoreUnavailable
-from validator.web import admin, dashboard, ops, terminals
+from validator.web import admin, dashboard, main_port, offline_api, ops, terminals
 from validator.web.appkeys import (
     CLOCK,
     CONFIG,
@@ -31,17 +30,23 @@ from validator.web.appkeys import (
     TERMINAL_API,
 )
 from validator.web.errors import error_middleware
+from validator.web.http_limits import DEFAULT_LIMITS, HttpLimits
 from validator.web.livefeed import ErrorReporter
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
-    """Load configuration and keys (errors surface here, before serving) and build the app."""
-    app = web.Application(middlewares=[error_middleware])
+def create_app(settings: Settings, *, clock: Clock | None = None,
+               limits: HttpLimits = DEFAULT_LIMITS) -> web.Application:
+    """Load configuration and keys (errors surface here, before serving) and build the app,
+    served on aiohttp's port with `validator.web.main_port`'s connection handling."""
+    metrics = Metrics()
+    app = web.Application(middlewares=[main_port.head_check(limits, metrics), error_middleware],
+                          handler_args=main_port.handler_args(limits, metrics))
+    main_port.install(app)
     app[SETTINGS] = settings
     app[CONFIG] = load_config(settings.config_dir)
     app[KEYSET] = load_keyset(settings.keys_dir)
     app[CLOCK] = clock or SystemClock()
-    app[METRICS] = Metrics()
+    app[METRICS] = metrics
     app.cleanup_ctx.append(_store_ctx)
 
     app.router.add_post(terminals.VALIDATIONS_PATH, terminals.post_validation)
@@ -49,6 +54,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
     admin.setup_routes(app)
+    offline_api.setup(app)
     if settings.dashboard:
         dashboard.setup_routes(app)
     return app
@@ -61,9 +67,8 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     app[DECIDER] = Decider(
         engine=config.engine,
-        essc=EsscVerifier(keys.trust_list, level1_cache_size=settings.level1_cache_size),
-        card=CardVerifier(keys.card_master_keys, keys.pepper,
-                          card_key_cache_size=settings.card_key_cache_size),
+        verifiers=build_verifiers(keys, CacheSizes(level1=settings.level1_cache_size,
+                                                   card_keys=settings.card_key_cache_size)),
         store=store,
         clock=app[CLOCK],
         observe_store=app[METRICS].observe_store,

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from validator.credentials.trust import public_jwk
 from validator.keyset import (
+    BUNDLE_KEY,
+    BUNDLE_PUBLIC,
     CARD_MASTER_KEYS,
     ISSUERS_DIR,
     OPERATOR_TOKENS,
@@ -27,6 +29,7 @@ from validator.keyset import (
     TRUST_LIST,
     KeySetError,
 )
+from validator.offline import signing
 
 
 def init_keyset(directory: Path, *, region: str, terminal_ids: Iterable[str]) -> dict[str, str]:
@@ -35,7 +38,8 @@ def init_keyset(directory: Path, *, region: str, terminal_ids: Iterable[str]) ->
     Refuses to touch a folder that already holds any key-set file.
     """
     existing = [n for n in (TRUST_LIST, CARD_MASTER_KEYS, PEPPER, TERMINAL_SECRETS,
-                            OPERATOR_TOKENS, ISSUERS_DIR) if (directory / n).exists()]
+                            OPERATOR_TOKENS, ISSUERS_DIR, BUNDLE_KEY)
+                if (directory / n).exists()]
     if existing:
         raise KeySetError(f"{directory}: already holds a key set ({', '.join(existing)}); "
                           "refusing to overwrite it")
@@ -52,6 +56,7 @@ def init_keyset(directory: Path, *, region: str, terminal_ids: Iterable[str]) ->
                 {"keys": [{"region": region, "kv": 1, "key": secrets.token_hex(16)}]})
     _write_secret(directory / PEPPER, secrets.token_hex(32) + "\n")
     _write_json(directory / TERMINAL_SECRETS, {t: secrets.token_hex(32) for t in terminal_ids})
+    add_bundle_key(directory)
 
     tokens = {"admin": secrets.token_urlsafe(32), "viewer": secrets.token_urlsafe(32)}
     _write_json(directory / OPERATOR_TOKENS, {"tokens": [
@@ -72,6 +77,18 @@ def add_card_master_key(directory: Path, *, region: str, kv: int) -> None:
         raise KeySetError(f"kv must be 1-255, got {kv}")
     doc["keys"].append({"region": region, "kv": kv, "key": secrets.token_hex(16)})
     _write_json(path, doc)
+
+
+def add_bundle_key(directory: Path) -> None:
+    """Write the offline bundle signing key and its public JWK (a key set made before
+    offline terminals existed gets one this way; it never replaces an existing one)."""
+    if (directory / BUNDLE_KEY).exists():
+        raise KeySetError(f"{directory / BUNDLE_KEY}: exists already; refusing to replace it")
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    _write_secret(directory / BUNDLE_KEY, pem.decode())
+    _write_json(directory / BUNDLE_PUBLIC, {"keys": [signing.public_jwk(key.public_key())]})
 
 
 def _write_issuer(

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
 from validator.credentials.trust import TrustList, TrustListError
 
 TRUST_LIST = "trust-list.json"
@@ -20,6 +23,10 @@ PEPPER = "holder-pepper.hex"
 TERMINAL_SECRETS = "terminal-secrets.json"
 OPERATOR_TOKENS = "operator-tokens.json"
 ISSUERS_DIR = "issuers"
+# The offline bundle's signing key (docs/protocol.md, "Offline terminals"); optional: a
+# set without it serves no bundles. Its public JWK is published for terminals.
+BUNDLE_KEY = "bundle-key.pem"
+BUNDLE_PUBLIC = "bundle-public.json"
 
 ROLES = ("viewer", "admin")
 _HEX = re.compile(r"[0-9a-fA-F]*")
@@ -43,6 +50,7 @@ class KeySet:
     pepper: bytes
     terminal_secrets: dict[str, bytes]
     operator_tokens: tuple[OperatorToken, ...]
+    bundle_key: Ed25519PrivateKey | None = None  # None: offline terminals disabled
 
 
 def load_keyset(directory: Path) -> KeySet:
@@ -59,6 +67,7 @@ def load_keyset(directory: Path) -> KeySet:
         pepper=_pepper(directory / PEPPER),
         terminal_secrets=_terminal_secrets(directory / TERMINAL_SECRETS),
         operator_tokens=_operator_tokens(directory / OPERATOR_TOKENS),
+        bundle_key=_bundle_key(directory / BUNDLE_KEY),
     )
 
 
@@ -114,6 +123,23 @@ def _terminal_secrets(path: Path) -> dict[str, bytes]:
     if not isinstance(doc, dict):
         raise KeySetError(f"{path}: expected an object of terminal id -> 64 hex")
     return {tid: decode_hex(secret, 32, f"{path}: {tid}") for tid, secret in doc.items()}
+
+
+def _bundle_key(path: Path) -> Ed25519PrivateKey | None:
+    """The Ed25519 bundle signing key (PKCS#8 PEM), or None if the set has none."""
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise KeySetError(f"{path}: unreadable ({exc.strerror})") from None
+    try:
+        key = load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError):
+        raise KeySetError(f"{path}: not an unencrypted PKCS#8 PEM private key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeySetError(f"{path}: expected an Ed25519 key")
+    return key
 
 
 def _operator_tokens(path: Path) -> tuple[OperatorToken, ...]:

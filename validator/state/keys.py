@@ -69,6 +69,12 @@ def holder(holder_ref: str) -> str:
     return f"{PREFIX}holder:{holder_ref}"
 
 
+def holder_index() -> str:
+    """The holder_ref of every registry record, in a sorted set (score 0, ordered by
+    ref): what `list_holders` pages through without scanning the key space."""
+    return f"{PREFIX}holders"
+
+
 def block(kind: str, ident: str) -> str:
     """A block of a card (`card`, by card number) or of a holder (`holder`, by ref)."""
     return f"{PREFIX}block:{kind}:{ident}"

@@ -269,6 +269,16 @@ class MemoryStore:
     async def delete_holder(self, holder_ref: str) -> bool:
         return self._holders.pop(keys.holder(holder_ref), None) is not None
 
+    async def list_holders(
+        self, after: str | None = None, count: int = 1000
+    ) -> list[tuple[str, tuple[Category, ...]]]:
+        """A page of the registry in ascending order of holder_ref (a sort per call, as
+        for blocks: this store serves one development process)."""
+        prefix = keys.holder("")
+        refs = sorted(key[len(prefix):] for key in self._holders)
+        start = 0 if after is None else bisect.bisect_right(refs, after)
+        return [(ref, self._holders[prefix + ref]) for ref in refs[start:start + max(count, 0)]]
+
     # --- block lists ---
 
     async def get_block(self, kind: BlockKind, ident: str) -> Block | None:

@@ -271,13 +271,34 @@ class RedisStore:
             holder_keys = tuple(keys.holder(ref) for ref, _ in chunk)
             values = tuple(codec.encode_categories(categories) for _, categories in chunk)
             async with self._call():
+                await self._client.zadd(keys.holder_index(), {ref: 0 for ref, _ in chunk})
                 answer = await self._eval(_PUT_HOLDERS, holder_keys, values)
                 created.extend(bool(int(flag)) for flag in answer)
         return created
 
     async def delete_holder(self, holder_ref: str) -> bool:
+        """DEL, then the ref out of the registry's index (an index entry whose record is
+        gone is skipped by `list_holders`, so the order makes a crash between harmless)."""
         async with self._call():
-            return await self._client.delete(keys.holder(holder_ref)) > 0
+            deleted = await self._client.delete(keys.holder(holder_ref)) > 0
+            await self._client.zrem(keys.holder_index(), holder_ref)
+            return deleted
+
+    async def list_holders(
+        self, after: str | None = None, count: int = 1000
+    ) -> list[tuple[str, tuple[Category, ...]]]:
+        """A page of the registry's index (ZRANGEBYLEX), then its records (MGET)."""
+        if count <= 0:
+            return []
+        low = "-" if after is None else "(" + after
+        async with self._call():
+            refs = [r.decode() if isinstance(r, bytes) else r for r in
+                    await self._client.zrangebylex(keys.holder_index(), low, "+", 0, count)]
+            if not refs:
+                return []
+            raws = await self._client.mget([keys.holder(r) for r in refs])
+            return [(r, codec.decode_categories(raw))
+                    for r, raw in zip(refs, raws, strict=True) if raw is not None]
 
     # --- block lists ---
 

@@ -151,6 +151,13 @@ class Store(Protocol):
 
     async def delete_holder(self, holder_ref: str) -> bool: ...
 
+    async def list_holders(
+        self, after: str | None = None, count: int = 1000
+    ) -> list[tuple[str, tuple[Category, ...]]]:
+        """Up to `count` registry records as (holder_ref, categories), in ascending order
+        of holder_ref, the first after `after` (exclusive): offline bundles read them."""
+        ...
+
     # --- block lists ---
     async def get_block(self, kind: BlockKind, ident: str) -> Block | None: ...
 

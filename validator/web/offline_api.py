@@ -1,0 +1,91 @@
+"""Offline terminals over HTTP: `GET /v1/terminal/bundle` and `POST /v1/validations:batch`.
+
+Thin: authenticate the terminal exactly as protocol §4 (a GET signs the empty body's
+hash), parse, call `validator.offline`, serialise. `setup(app)` is the one line the
+composition root calls; with no `offline.toml` in the configuration or no bundle key in
+the key set, both routes answer 404 `offline_disabled` and say which is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from validator.keyset import BUNDLE_KEY, TRUST_LIST
+from validator.offline.config import OFFLINE_FILE, OfflineConfig, load_offline_config
+from validator.offline.service import BundleService
+from validator.web.appkeys import CLOCK, CONFIG, KEYSET, SETTINGS, STORE
+from validator.web.auth import authenticate_terminal
+from validator.web.errors import ApiError
+
+__all__ = ["BUNDLE_PATH", "setup"]
+
+BUNDLE_PATH = "/v1/terminal/bundle"
+BUNDLE_TYPE = "application/x-ssc-bundle"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_MAX_SEQ_DIGITS = 16
+
+OFFLINE_CONFIG = web.AppKey("offline_config", OfflineConfig)
+BUNDLES = web.AppKey("bundles", BundleService)
+
+
+def setup(app: web.Application) -> None:
+    """Routes, and the bundle service built once the store is open."""
+    offline = load_offline_config(app[SETTINGS].config_dir)
+    if offline is not None:
+        app[OFFLINE_CONFIG] = offline
+    app.router.add_get(BUNDLE_PATH, get_bundle)
+    app.cleanup_ctx.append(_bundles_ctx)
+
+
+async def _bundles_ctx(app: web.Application) -> AsyncIterator[None]:
+    key = app[KEYSET].bundle_key
+    offline = app.get(OFFLINE_CONFIG)
+    if key is not None and offline is not None:
+        trust_path = app[SETTINGS].keys_dir / TRUST_LIST
+        trust = json.loads(trust_path.read_text(encoding="utf-8"))["keys"]
+        store = app[STORE]
+        app[BUNDLES] = BundleService(store=store, holders=store.list_holders,
+                                     config=app[CONFIG], offline=offline, key=key,
+                                     trust_jwks=trust, clock=app[CLOCK])
+    yield
+
+
+def _service(app: web.Application) -> BundleService:
+    service = app.get(BUNDLES)
+    if service is None:
+        missing = [] if app.get(OFFLINE_CONFIG) else [f"config {OFFLINE_FILE}"]
+        if app[KEYSET].bundle_key is None:
+            missing.append(f"key set {BUNDLE_KEY}")
+        raise ApiError(404, "offline_disabled",
+                       "offline terminals are not enabled: no " + " and no ".join(missing))
+    return service
+
+
+def _authenticate(request: web.Request, body_sha256: str) -> str:
+    headers = request.headers
+    terminal = authenticate_terminal(
+        headers.get("X-Terminal-Id", ""), headers.get("X-Timestamp", ""),
+        headers.get("X-Signature", ""), request.method, request.rel_url.raw_path,
+        body_sha256, terminals=request.app[CONFIG].terminals, keys=request.app[KEYSET],
+        now=request.app[CLOCK].now())
+    return terminal.id
+
+
+async def get_bundle(request: web.Request) -> web.Response:
+    """The signed bundle, full, or a delta since `?since=SEQ` when the service can."""
+    _authenticate(request, EMPTY_SHA256)
+    service = _service(request.app)
+    since_text = request.query.get("since")
+    since = None
+    if since_text is not None:
+        if not (since_text.isascii() and since_text.isdigit()) or \
+                len(since_text) > _MAX_SEQ_DIGITS:
+            raise ApiError(400, "invalid_request", "since: expected a sequence number")
+        since = int(since_text)
+    bundle = await service.bundle(since)
+    return web.Response(body=bundle.body, content_type=BUNDLE_TYPE, headers={
+        "X-Bundle-Seq": str(bundle.seq), "X-Bundle-Kind": "full" if bundle.full else "delta"})

@@ -105,6 +105,19 @@ PATHS: dict[str, dict[str, Any]] = {
     ) | {"description": "Also served alone, with the same answers, on the port of "
                         "`serve --terminal-port` (the lean terminal front; "
                         "docs/architecture.md, \"Two HTTP fronts\")."}},
+    "/v1/terminal/bundle": {"get": _op(
+        "The signed offline bundle, full or a delta (terminal API, protocol §8)",
+        {"200": {"description": "gzip of a COSE_Sign1 over the CBOR payload of §8.1",
+                 "content": {"application/x-ssc-bundle": {
+                     "schema": {"type": "string", "contentEncoding": "binary"}}}},
+         "401": _error("unauthorized: unknown terminal, bad signature or X-Timestamp "
+                       "more than 300 s off (a GET signs the empty body)"),
+         "403": _error("terminal_disabled"),
+         "404": _error("offline_disabled: no config/offline.toml or no bundle key")},
+        ("400", "503"), security=_TERMINAL, tag="terminal",
+        params=[_query("since", {"type": "string", "pattern": "^[0-9]{1,16}$",
+                                 "description": "the seq of the bundle held: a delta"})],
+    )},
     "/healthz": {"get": _op("Liveness", {"200": _json(
         {"type": "object", "properties": {"status": {"const": "ok"}}}, "process up")}, (),
         security=_OPEN, tag="ops")},

@@ -38,8 +38,9 @@ def test_keys_init_writes_the_layout_prints_tokens_once_and_refuses_to_overwrite
     target = tmp_path / "set"
     out = run_cli("keys", "init", str(target), "--config", str(CONFIG_DIR)).stdout
     names = sorted(p.name for p in target.iterdir())
-    assert names == ["card-master-keys.json", "holder-pepper.hex", "issuers",
-                     "operator-tokens.json", "terminal-secrets.json", "trust-list.json"]
+    assert names == ["bundle-key.pem", "bundle-public.json", "card-master-keys.json",
+                     "holder-pepper.hex", "issuers", "operator-tokens.json",
+                     "terminal-secrets.json", "trust-list.json"]
     assert len(list((target / "issuers").glob("*.pem"))) == 2
     tokens = json.loads((target / "operator-tokens.json").read_text())["tokens"]
     assert sorted(t["role"] for t in tokens) == ["admin", "viewer"]

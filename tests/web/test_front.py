@@ -500,7 +500,7 @@ async def test_idle_keep_alive_connection_is_closed(
 @memory
 @pytest.mark.parametrize("partial", [
     b"POST /v1/validations HTTP/1.1\r\nHost: 127.0.0.1\r\n",  # half a head
-    b"POST /v1/validations HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"request_id\"",  # body
+    b"POST /v1/validations HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n{\"request_id\"",
 ])
 async def test_request_not_whole_in_time_is_closed(
     quick_timeouts: None, service: Service, partial: bytes

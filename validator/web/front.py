@@ -12,9 +12,13 @@ What it does, as HTTP/1.1 asks of a server:
 - Requests on one connection are answered strictly in order: a pipelined request waits
   for the one before it. At most MAX_QUEUED wait; beyond that the front stops reading
   until they drain, and likewise while the peer does not read its answers.
-- The head is capped at MAX_HEAD_BYTES (431) and the body at 16 KiB (413, as soon as
-  `Content-Length` or the bytes received say so); an unparseable request is a 400. All
-  three close the connection after the answer (the rest of the stream cannot be trusted).
+- The head is held to `HttpLimits` (validator/web/http_limits.py, as on aiohttp's port):
+  its size, each line's and the number of header lines (431); the body is capped at
+  16 KiB (413, as soon as `Content-Length` or the bytes received say so); an unparseable
+  request is a 400, a version other than HTTP/1.0 and 1.1 a 400, an HTTP/1.1 request
+  without `Host` or any with two a 400. All close the connection after the answer (the
+  rest of the stream cannot be trusted), and the malformed ones are logged as one
+  rate-limited line without a byte of the request (`MalformedTrafficLog`).
   A request target that llhttp passes but is no URL is a 400 too; the connection goes on.
 - Its own error answers count in `validator_http_errors_total`, as the API's do.
 - `Expect: 100-continue` is answered when the request is next in line and not too big.
@@ -49,6 +53,8 @@ from aiohttp import web
 from validator.metrics import Metrics
 from validator.web.appkeys import METRICS, SETTINGS, TERMINAL_API
 from validator.web.errors import HTTP_ERRORS, Answer, ApiError, error_body
+from validator.web.http_limits import DEFAULT_LIMITS, HttpLimits, host_problem
+from validator.web.malformed_log import MalformedTrafficLog
 from validator.web.terminals import MAX_BODY_BYTES, VALIDATIONS_PATH, TerminalApi
 
 __all__ = ["KEEP_ALIVE_S", "MAX_HEAD_BYTES", "MAX_QUEUED", "READ_TIMEOUT_S", "TerminalFront",
@@ -57,7 +63,7 @@ __all__ = ["KEEP_ALIVE_S", "MAX_HEAD_BYTES", "MAX_QUEUED", "READ_TIMEOUT_S", "Te
 log = logging.getLogger("validator.front")
 access_log = logging.getLogger("validator.front.access")
 
-MAX_HEAD_BYTES = 16 * 1024  # a terminal's head is ~300 bytes
+MAX_HEAD_BYTES = DEFAULT_LIMITS.max_head_bytes  # a terminal's head is ~300 bytes
 MAX_QUEUED = 16  # pipelined requests waiting on one connection before reading pauses
 KEEP_ALIVE_S = 75.0  # as aiohttp's keepalive_timeout
 READ_TIMEOUT_S = 10.0  # first byte to last of one request; a terminal gives up after 0.4 s
@@ -81,7 +87,7 @@ _NOT_ALLOWED = _error(405, "Method Not Allowed", Allow="POST")
 _MALFORMED = _error(400, "malformed HTTP request")
 _UPGRADE = _error(400, "protocol upgrade is not supported")
 _BAD_TARGET = _error(400, "malformed request target")
-_HEAD_TOO_LARGE = _error(431, f"request head over {MAX_HEAD_BYTES} bytes")
+_HEAD_TOO_LARGE = _error(431, "request head over the limits")
 _BODY_TOO_LARGE = ApiError(413, "payload_too_large", f"body over {MAX_BODY_BYTES} bytes")
 
 
@@ -105,8 +111,9 @@ class _Clock:
 class _Request:
     """One request as it arrives; `answer` is set when it is refused before the API."""
 
-    __slots__ = ("answer", "body", "continue_expected", "http10", "keep_alive", "method",
-                 "signature", "size", "started", "terminal_id", "timestamp", "url")
+    __slots__ = ("answer", "body", "continue_expected", "headers", "hosts", "http10",
+                 "keep_alive", "method", "signature", "size", "started", "terminal_id",
+                 "timestamp", "url")
 
     def __init__(self) -> None:
         self.url = b""
@@ -118,6 +125,7 @@ class _Request:
         self.http10 = False
         self.continue_expected = False
         self.started = 0.0
+        self.headers = self.hosts = 0  # header lines, and of them `Host`
         self.answer: Answer | None = None
 
 
@@ -142,8 +150,11 @@ def attach(app: web.Application, host: str, port: int, *, reuse_port: bool,
 class TerminalFront:
     """The listener: connections, the idle/slow sweep and a graceful close."""
 
-    def __init__(self, api: TerminalApi, *, metrics: Metrics, access_log: bool = False) -> None:
+    def __init__(self, api: TerminalApi, *, metrics: Metrics, access_log: bool = False,
+                 limits: HttpLimits = DEFAULT_LIMITS) -> None:
         self.api = api
+        self.limits = limits
+        self.malformed = MalformedTrafficLog(logging.getLogger("validator.front.malformed"))
         self.access_log = access_log
         self._metrics = metrics
         self.clock = _Clock()
@@ -249,14 +260,13 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             pass  # refused in on_message_complete
         except httptools.HttpParserError as exc:
-            log.debug("unparseable request: %s", exc)
-            self._refuse(self._front.own_error(_MALFORMED))
+            self._refuse_malformed(_MALFORMED, type(exc).__name__)
             return
         if self._in_head and not self._discard:
             # llhttp buffers a header until its end: bound what it may hold.
             self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEAD_BYTES:
-                self._refuse(self._front.own_error(_HEAD_TOO_LARGE))
+            if self._head_bytes > self._front.limits.max_head_bytes:
+                self._refuse_malformed(_HEAD_TOO_LARGE, "request head over the limits")
 
     def eof_received(self) -> bool:
         """The peer shut its sending side: answer what it sent whole, then close."""
@@ -279,18 +289,23 @@ class _Connection(asyncio.Protocol):
         request = self._request
         if request is not None:
             request.url += url
-            if len(request.url) > MAX_HEAD_BYTES:
-                self._refuse(self._front.own_error(_HEAD_TOO_LARGE))
+            if len(request.url) > self._front.limits.max_line_bytes:
+                self._refuse_malformed(_HEAD_TOO_LARGE, "request line over the limits")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         request = self._request
         if request is None:
             return
+        limits = self._front.limits
         self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > MAX_HEAD_BYTES:
-            self._refuse(self._front.own_error(_HEAD_TOO_LARGE))
+        request.headers += 1
+        if (self._head_bytes > limits.max_head_bytes or request.headers > limits.max_headers
+                or len(name) + len(value) + 2 > limits.max_line_bytes):
+            self._refuse_malformed(_HEAD_TOO_LARGE, "request head over the limits")
             return
         name = name.lower()
+        if name == b"host":
+            request.hosts += 1
         # The first of a repeated header counts, as aiohttp's `headers.get` has it.
         if name == _X_TERMINAL_ID:
             request.terminal_id = request.terminal_id or value
@@ -312,7 +327,16 @@ class _Connection(asyncio.Protocol):
         parser = self._parser
         request.method = parser.get_method().decode("ascii", "replace")
         request.keep_alive = parser.should_keep_alive()
-        request.http10 = parser.get_http_version() == "1.0"
+        version = parser.get_http_version()
+        request.http10 = version == "1.0"
+        if version not in ("1.0", "1.1"):  # llhttp passes HTTP/0.9 and HTTP/2.0 too
+            self._refuse_malformed(_error(400, f"HTTP/{version} is not supported; use HTTP/1.1"),
+                                   "unsupported HTTP version")
+            return
+        problem = host_problem(request.hosts, (1, 0) if request.http10 else (1, 1))
+        if problem is not None:
+            self._refuse_malformed(_error(400, problem), "Host header")
+            return
         if parser.should_upgrade():
             request.answer = self._front.own_error(_UPGRADE)
         if request.answer is not None:  # 413 by Content-Length: do not wait for the body
@@ -352,6 +376,16 @@ class _Connection(asyncio.Protocol):
         request.keep_alive = False
         self._discard = True
         self._enqueue(request)
+
+    def _refuse_malformed(self, answer: Answer, kind: str) -> None:
+        """`_refuse` a request that breaks HTTP or a limit, logged as one line (rate-limited)
+        naming the peer and `kind`: never a byte of what it sent."""
+        if self._discard:
+            return
+        transport = self._transport
+        self._front.malformed.warn(
+            transport.get_extra_info("peername") if transport is not None else None, kind)
+        self._refuse(self._front.own_error(answer))
 
     def _enqueue(self, request: _Request) -> None:
         self._queue.append(request)

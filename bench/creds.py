@@ -25,16 +25,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from terminals_sim.card import Card, card_id_for, make_ssn, new_un
-from terminals_sim.ecard import Issuer, Phone, generate_key, load_issuers
+from terminals_sim.ecard import (
+    Issuer,
+    Phone,
+    generate_key,
+    key_from_bytes,
+    load_issuers,
+    private_bytes,
+)
 
 REGION = "369900"  # the default city's card region (config/city.toml)
 TERMINAL = "T-BUS-K1-001"  # a bus reader of config/terminals.toml
 PATH = "/v1/validations"
-Alg = Literal["ES256", "EdDSA"]
+Alg = Literal["ES256", "EdDSA", "SM2"]
 CardMode = Literal["fresh", "returning"]
 CARD_MODES: tuple[CardMode, ...] = ("fresh", "returning")
 Credential = dict[str, Any]
@@ -204,11 +208,7 @@ class EcardHolder:
     alg: Alg
 
     def phone(self) -> Phone:
-        if self.alg == "EdDSA":
-            return Phone(self.level1, Ed25519PrivateKey.from_private_bytes(self.device_key),
-                         "EdDSA")
-        key = ec.derive_private_key(int.from_bytes(self.device_key, "big"), ec.SECP256R1())
-        return Phone(self.level1, key, "ES256")
+        return Phone(self.level1, key_from_bytes(self.alg, self.device_key), self.alg)
 
 
 def ecard_holders(keys_dir: Path, n: int, now: int, *, issuer_alg: Alg = "ES256",
@@ -224,9 +224,7 @@ def ecard_holders(keys_dir: Path, n: int, now: int, *, issuer_alg: Alg = "ES256"
         birth = (year - ages[i % len(ages)]) * 10000 + (1 + i % 12) * 100 + 1 + i % 28
         level1 = signer.issue(i.to_bytes(16, "big"), birth, f"Q{i:08d}",
                               REGION, device.public_key(), iat=now - 60, exp=now + 86400)
-        raw = device.private_bytes_raw() if isinstance(device, Ed25519PrivateKey) else \
-            device.private_numbers().private_value.to_bytes(32, "big")
-        made.append(EcardHolder(level1, raw, alg))
+        made.append(EcardHolder(level1, private_bytes(device), alg))
     return made
 
 

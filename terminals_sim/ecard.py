@@ -27,6 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from terminals_sim.sm2keys import Sm2PrivateKey, Sm2PublicKey
+from terminals_sim.sm2keys import load_pem as load_sm2_pem
+
 __all__ = [
     "COSE_ALGS",
     "PREFIX",
@@ -39,30 +42,55 @@ __all__ = [
     "claims_map",
     "cose_key",
     "generate_key",
+    "key_from_bytes",
     "load_issuers",
+    "private_bytes",
     "sign1",
     "signature",
     "tampered",
     "to_qr",
 ]
 
-Alg = Literal["ES256", "EdDSA"]
-PrivateKey: TypeAlias = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
-PublicKey: TypeAlias = Ed25519PublicKey | ec.EllipticCurvePublicKey
+Alg = Literal["ES256", "EdDSA", "SM2"]
+PrivateKey: TypeAlias = Ed25519PrivateKey | ec.EllipticCurvePrivateKey | Sm2PrivateKey
+PublicKey: TypeAlias = Ed25519PublicKey | ec.EllipticCurvePublicKey | Sm2PublicKey
 
 PREFIX = "ESSC1:"
-COSE_ALGS: dict[str, int] = {"ES256": -7, "EdDSA": -8}
+# SM2 with SM3 and its curve have private-use COSE numbers (§2.1).
+COSE_ALGS: dict[str, int] = {"ES256": -7, "EdDSA": -8, "SM2": -65700}
+CRV_SM2 = -65701
 TAG_SIGN1 = 18
 
 
 def alg_of(key: PrivateKey | PublicKey) -> Alg:
+    if isinstance(key, Sm2PrivateKey | Sm2PublicKey):
+        return "SM2"
     return "EdDSA" if isinstance(key, Ed25519PrivateKey | Ed25519PublicKey) else "ES256"
 
 
 def generate_key(alg: Alg) -> PrivateKey:
     if alg == "EdDSA":
         return Ed25519PrivateKey.generate()
+    if alg == "SM2":
+        return Sm2PrivateKey.generate()
     return ec.generate_private_key(ec.SECP256R1())
+
+
+def private_bytes(key: PrivateKey) -> bytes:
+    """The private key as 32 raw bytes (Ed25519's seed, the EC scalar), for `key_from_bytes`."""
+    if isinstance(key, Ed25519PrivateKey):
+        return key.private_bytes_raw()
+    if isinstance(key, Sm2PrivateKey):
+        return key.d
+    return key.private_numbers().private_value.to_bytes(32, "big")
+
+
+def key_from_bytes(alg: Alg, raw: bytes) -> PrivateKey:
+    if alg == "EdDSA":
+        return Ed25519PrivateKey.from_private_bytes(raw)
+    if alg == "SM2":
+        return Sm2PrivateKey.from_bytes(raw)
+    return ec.derive_private_key(int.from_bytes(raw, "big"), ec.SECP256R1())
 
 
 def _dumps(item: object) -> bytes:
@@ -70,8 +98,8 @@ def _dumps(item: object) -> bytes:
 
 
 def signature(key: PrivateKey, data: bytes) -> bytes:
-    """EdDSA, or ES256 as COSE wants it: raw 64-byte `r||s`, not DER."""
-    if isinstance(key, Ed25519PrivateKey):
+    """EdDSA, or ES256 and SM2 as COSE wants them: raw 64-byte `r||s`, not DER."""
+    if isinstance(key, Ed25519PrivateKey | Sm2PrivateKey):
         return key.sign(data)
     r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
@@ -100,6 +128,8 @@ def sign1(
 def cose_key(public_key: PublicKey) -> dict[int, object]:
     if isinstance(public_key, Ed25519PublicKey):
         return {1: 1, -1: 6, -2: public_key.public_bytes_raw()}
+    if isinstance(public_key, Sm2PublicKey):
+        return {1: 2, -1: CRV_SM2, -2: public_key.x, -3: public_key.y}
     numbers = public_key.public_numbers()
     return {1: 2, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")}
 
@@ -205,9 +235,24 @@ def _public_bytes(key: PrivateKey) -> bytes:
     public = key.public_key()
     if isinstance(public, Ed25519PublicKey):
         return public.public_bytes_raw()
+    if isinstance(public, Sm2PublicKey):
+        return public.x + public.y
     return public.public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )[1:]
+
+
+def _load_issuer_key(pem: Path) -> PrivateKey:
+    """`cryptography` reads Ed25519 and P-256 keys; it refuses the SM2 curve, which the
+    SM2 library reads."""
+    text = pem.read_bytes()
+    sm2_key = load_sm2_pem(text)
+    if sm2_key is not None:
+        return sm2_key
+    key = serialization.load_pem_private_key(text, password=None)
+    if not isinstance(key, Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{pem}: not an Ed25519, EC or SM2 private key")
+    return key
 
 
 def load_issuers(keys_dir: Path) -> list[Issuer]:
@@ -220,9 +265,7 @@ def load_issuers(keys_dir: Path) -> list[Issuer]:
     trust = json.loads((keys_dir / "trust-list.json").read_text("utf-8"))
     issuers = []
     for pem in sorted((keys_dir / "issuers").glob("*.pem")):
-        key = serialization.load_pem_private_key(pem.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
-            raise ValueError(f"{pem}: not an Ed25519 or EC private key")
+        key = _load_issuer_key(pem)
         kid_text = pem.stem[:11]
         matches = [jwk for jwk in trust["keys"] if jwk.get("kid") == kid_text
                    and _jwk_public_bytes(jwk) == _public_bytes(key)]

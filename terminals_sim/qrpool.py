@@ -17,10 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from terminals_sim.ecard import Alg, Phone
+from terminals_sim.ecard import Alg, Phone, key_from_bytes, private_bytes
 from terminals_sim.population import Holder
 
 __all__ = ["QrPool", "estimate_build_s"]
@@ -34,16 +31,11 @@ BUILD_COST_S = 160e-6  # one QR on one core, to estimate how long a pre-build ta
 
 
 def _phone_from(level1: bytes, key: bytes, alg: Alg) -> Phone:
-    if alg == "EdDSA":
-        return Phone(level1, Ed25519PrivateKey.from_private_bytes(key), alg)
-    return Phone(level1, ec.derive_private_key(int.from_bytes(key, "big"), ec.SECP256R1()), alg)
+    return Phone(level1, key_from_bytes(alg, key), alg)
 
 
 def _key_bytes(phone: Phone) -> bytes:
-    key = phone.device_private_key
-    if isinstance(key, Ed25519PrivateKey):
-        return key.private_bytes_raw()
-    return key.private_numbers().private_value.to_bytes(32, "big")
+    return private_bytes(phone.device_private_key)
 
 
 def build_qrs(level1: bytes, key: bytes, alg: Alg, gen_time: int, count: int) -> list[str]:

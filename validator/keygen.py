@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from validator.credentials import sm2
 from validator.credentials.trust import public_jwk
 from validator.keyset import (
     BUNDLE_KEY,
@@ -50,6 +51,7 @@ def init_keyset(directory: Path, *, region: str, terminal_ids: Iterable[str]) ->
     jwks = [
         _write_issuer(directory, ec.generate_private_key(ec.SECP256R1()), "ES256", iss),
         _write_issuer(directory, ed25519.Ed25519PrivateKey.generate(), "EdDSA", iss),
+        _write_sm2_issuer(directory, iss),
     ]
     _write_json(directory / TRUST_LIST, {"keys": jwks})
     _write_json(directory / CARD_MASTER_KEYS,
@@ -97,12 +99,24 @@ def _write_issuer(
     alg: str,
     iss: str,
 ) -> dict[str, object]:
-    kid = secrets.token_bytes(8)
-    name = base64.urlsafe_b64encode(kid).rstrip(b"=").decode()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
+    return _write_issuer_pem(directory, pem, key.public_key(), alg, iss)
+
+
+def _write_sm2_issuer(directory: Path, iss: str) -> dict[str, object]:
+    """An SM2 issuer (§2.1): `cryptography` refuses the curve, so the SM2 library writes it."""
+    key = sm2.generate_private_key()
+    return _write_issuer_pem(directory, sm2.private_key_pem(key), key.public_key(), "SM2SM3",
+                             iss)
+
+
+def _write_issuer_pem(directory: Path, pem: bytes, public_key: object, alg: str,
+                      iss: str) -> dict[str, object]:
+    kid = secrets.token_bytes(8)
+    name = base64.urlsafe_b64encode(kid).rstrip(b"=").decode()
     _write_secret(directory / ISSUERS_DIR / f"{name}.pem", pem.decode())
-    return public_jwk(key.public_key(), kid, alg, iss)
+    return public_jwk(public_key, kid, alg, iss)
 
 
 def _write_json(path: Path, doc: object) -> None:

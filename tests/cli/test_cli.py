@@ -41,7 +41,7 @@ def test_keys_init_writes_the_layout_prints_tokens_once_and_refuses_to_overwrite
     assert names == ["bundle-key.pem", "bundle-public.json", "card-master-keys.json",
                      "holder-pepper.hex", "issuers", "operator-tokens.json",
                      "terminal-secrets.json", "trust-list.json"]
-    assert len(list((target / "issuers").glob("*.pem"))) == 2
+    assert len(list((target / "issuers").glob("*.pem"))) == 3  # ES256, EdDSA, SM2 (§7)
     tokens = json.loads((target / "operator-tokens.json").read_text())["tokens"]
     assert sorted(t["role"] for t in tokens) == ["admin", "viewer"]
     for token in tokens:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from validator.credentials import ed25519, es256
+from validator.credentials import ed25519, es256, sm2
 from validator.credentials.algorithm import Algorithm
 
 __all__ = ["BY_COSE_ALG", "BY_COSE_KEY", "BY_JOSE_ALG", "BY_KEY_TYPE", "REGISTERED"]
@@ -17,6 +17,7 @@ __all__ = ["BY_COSE_ALG", "BY_COSE_KEY", "BY_JOSE_ALG", "BY_KEY_TYPE", "REGISTER
 REGISTERED: tuple[Algorithm, ...] = (
     es256.ALGORITHM,
     ed25519.ALGORITHM,
+    sm2.ALGORITHM,
 )
 
 # The protected header's `alg` → its algorithm (protocol §2, step 1).

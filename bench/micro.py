@@ -84,7 +84,8 @@ def primitive_rows() -> list[Row]:
 def qr_rows(keys_dir: Path, now: int) -> list[Row]:
     rows = []
     combos: tuple[tuple[creds.Alg, creds.Alg], ...] = (
-        ("ES256", "ES256"), ("ES256", "EdDSA"), ("EdDSA", "EdDSA"))
+        ("ES256", "ES256"), ("ES256", "EdDSA"), ("ES256", "SM2"), ("EdDSA", "EdDSA"),
+        ("SM2", "SM2"))
     for issuer_alg, device_alg in combos:
         rows += _qr_rows(keys_dir, now, issuer_alg, device_alg)
     return rows

@@ -6,7 +6,10 @@ A memory store holds `holders` registry records (veterans and disabled holders o
 grade, half with an end date) and `blocked_cards` card blocks; the service builds the
 full bundle, then an hour of operator work happens (by default 100 new card blocks, 20
 removed, 300 registry changes) and it answers the delta since the first bundle. Prints
-one JSON line: bytes on the wire (gzip), build seconds.
+one JSON line: bytes on the wire (gzip), build seconds, and the longest the event loop
+went without running other tasks while each was built (`loop_stall_full_ms`: the day's
+first build, which seals every holder; `loop_stall_delta_ms`: a refresh after that): a
+validator answers gates on that loop, so a refresh must never hold it for long.
 """
 
 from __future__ import annotations
@@ -32,6 +35,34 @@ from validator.state.store import Block
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
 NOW = dt.datetime(2026, 12, 2, 10, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
+
+
+class StallWatch:
+    """The longest gap between wake-ups of a task that asks to wake every millisecond."""
+
+    def __init__(self) -> None:
+        self.max_gap_s = 0.0
+        self._last = time.perf_counter()
+        self._task: asyncio.Task[None] | None = None
+
+    def _note(self) -> None:
+        now = time.perf_counter()
+        self.max_gap_s = max(self.max_gap_s, now - self._last)
+        self._last = now
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.001)
+            self._note()
+
+    def __enter__(self) -> StallWatch:
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._note()  # the gap up to now: a build that never yielded shows here
+        self._task.cancel()
 
 
 def _categories(rng: random.Random) -> tuple[Category, ...]:
@@ -62,7 +93,9 @@ async def measure(holders: int, blocked: int, new_blocks: int, unblocks: int,
                             offline=OfflineConfig(), key=keys.bundle_key, trust_jwks=trust,
                             clock=clock)
     started = time.perf_counter()
-    full = await service.bundle()
+    with StallWatch() as full_watch:
+        await asyncio.sleep(0.002)  # the watch's first tick
+        full = await service.bundle()
     full_s = time.perf_counter() - started
     for i in range(new_blocks):
         await store.put_block("card", f"N{i:08d}", Block("lost"))
@@ -71,12 +104,17 @@ async def measure(holders: int, blocked: int, new_blocks: int, unblocks: int,
     await store.put_holders([(ref, _categories(rng)) for ref in rng.sample(refs, changes)])
     clock.advance(3600)
     started = time.perf_counter()
-    delta = await service.bundle(since=full.seq)
+    with StallWatch() as delta_watch:
+        await asyncio.sleep(0.002)
+        delta = await service.bundle(since=full.seq)
     delta_s = time.perf_counter() - started
     assert not delta.full
     return {"holders": holders, "blocked_cards": blocked, "full_bytes": len(full.body),
             "full_build_s": round(full_s, 2), "delta_bytes": len(delta.body),
-            "delta_build_s": round(delta_s, 2), "hour": {"new_blocks": new_blocks,
+            "delta_build_s": round(delta_s, 2),
+            "loop_stall_full_ms": round(1000 * full_watch.max_gap_s, 1),
+            "loop_stall_delta_ms": round(1000 * delta_watch.max_gap_s, 1),
+            "hour": {"new_blocks": new_blocks,
                                                          "unblocks": unblocks,
                                                          "registry_changes": changes}}
 

@@ -26,7 +26,7 @@ from validator.holders.registry import (
     parse_date,
 )
 from validator.policy.types import Category
-from validator.state.store import Block, BlockKind, Store
+from validator.state.store import Block, BlockKind, OperatorStore
 
 __all__ = [
     "MAX_REASON_CHARS",
@@ -88,7 +88,8 @@ def parse_block(doc: object, today: dt.date) -> Block:
 
 
 async def put_holder(
-    store: Store, actor: Actor, holder_ref: str, categories: tuple[Category, ...], now: float
+    store: OperatorStore, actor: Actor, holder_ref: str, categories: tuple[Category, ...],
+    now: float,
 ) -> bool:
     """Create or replace a holder's categories; answers True if the holder was new."""
     old = await store.get_holder(holder_ref)
@@ -99,7 +100,9 @@ async def put_holder(
     return created
 
 
-async def delete_holder(store: Store, actor: Actor, holder_ref: str, now: float) -> bool:
+async def delete_holder(
+    store: OperatorStore, actor: Actor, holder_ref: str, now: float
+) -> bool:
     """Remove a holder from the registry; answers False if it was not there."""
     old = await store.get_holder(holder_ref)
     if old is None or not await store.delete_holder(holder_ref):
@@ -110,7 +113,8 @@ async def delete_holder(store: Store, actor: Actor, holder_ref: str, now: float)
 
 
 async def import_holders(
-    store: Store, actor: Actor, lines: AsyncIterable[bytes], pepper: bytes, today: dt.date,
+    store: OperatorStore, actor: Actor, lines: AsyncIterable[bytes], pepper: bytes,
+    today: dt.date,
     now: float,
 ) -> ImportReport:
     """Apply an NDJSON import (`registry.import_ndjson`) and audit it as one entry.
@@ -131,7 +135,7 @@ async def import_holders(
 
 
 async def put_block(
-    store: Store, actor: Actor, kind: BlockKind, ident: str, block: Block, now: float
+    store: OperatorStore, actor: Actor, kind: BlockKind, ident: str, block: Block, now: float
 ) -> Block | None:
     """Set a card or holder block; answers the block it replaced, if any."""
     old = await store.put_block(kind, ident, block)
@@ -141,7 +145,7 @@ async def put_block(
 
 
 async def delete_block(
-    store: Store, actor: Actor, kind: BlockKind, ident: str, now: float
+    store: OperatorStore, actor: Actor, kind: BlockKind, ident: str, now: float
 ) -> Block | None:
     """Lift a block; answers the removed block, or None if there was none (no entry)."""
     old = await store.delete_block(kind, ident)

@@ -18,7 +18,7 @@ import orjson
 from validator.holders.ref import holder_ref, is_holder_ref
 from validator.holders.ssn import InvalidSsn, parse_ssn
 from validator.policy.types import Category
-from validator.state.store import Store
+from validator.state.store import RegistryStore
 
 CATEGORY_CODES = ("veteran", "disabled")
 BATCH_SIZE = 1000
@@ -119,7 +119,7 @@ def parse_holder_line(
 
 
 async def import_ndjson(
-    lines: AsyncIterable[bytes], store: Store, pepper: bytes, today: dt.date,
+    lines: AsyncIterable[bytes], store: RegistryStore, pepper: bytes, today: dt.date,
     *, batch_size: int = BATCH_SIZE,
 ) -> ImportReport:
     """Apply every good line, in batches (bounded memory for registries of any size)."""
@@ -142,7 +142,7 @@ async def import_ndjson(
 
 
 async def _flush(
-    batch: list[tuple[str, tuple[Category, ...]]], store: Store, report: ImportReport
+    batch: list[tuple[str, tuple[Category, ...]]], store: RegistryStore, report: ImportReport
 ) -> None:
     if not batch:
         return

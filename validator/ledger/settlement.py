@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from validator.ledger.reading import day_records
-from validator.state.store import Store
+from validator.state.store import LedgerReader
 
 __all__ = ["CSV_COLUMNS", "Settlement", "SettlementRow", "settle"]
 
@@ -71,7 +71,7 @@ class Settlement:
         return out.getvalue()
 
 
-async def settle(store: Store, day: dt.date, operator: str | None = None) -> Settlement:
+async def settle(store: LedgerReader, day: dt.date, operator: str | None = None) -> Settlement:
     """The settlement of local date `day`, for every operator or just `operator`."""
     rows: dict[_Key, SettlementRow] = {}
     async for record in day_records(store, day):

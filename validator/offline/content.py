@@ -8,6 +8,7 @@ which this process saw it change, which is all a `since=` delta needs.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -48,32 +49,49 @@ class Sealer:
 async def read_lists(blocks: BlockPage, holders: HolderPage, sealer: Sealer,
                      today: dt.date) -> Lists:
     """Every active block and registry entry, keyed by salted index. Categories and
-    blocks that ended before `today` are left out (a terminal never needs them)."""
-    salt = sealer.salt
+    blocks that ended before `today` are left out (a terminal never needs them).
+
+    A page per store call; each page is indexed in a worker thread, so the event loop
+    answers gates meanwhile, and a page's objects die young instead of piling up until
+    the interpreter's full collections (which stop every thread) grow long."""
     lists: Lists = {}
-    after: str | None = None
-    while page := await blocks("card", after, PAGE):
-        for card_no, block in page:
-            if block.active_on(today):
-                until = eligibility.date_int(block.until)
-                lists[("blocked_cards", eligibility.card_index(card_no, salt))] = until
-        after = page[-1][0]
-    after = None
-    while page := await blocks("holder", after, PAGE):
-        for ref, block in page:
-            if block.active_on(today):
-                index = eligibility.hold_index(bytes.fromhex(ref), salt)
-                lists[("blocked_holders", index)] = eligibility.date_int(block.until)
-        after = page[-1][0]
+    kinds: tuple[tuple[BlockKind, Callable[..., None]], ...] = (
+        ("card", _card_entries), ("holder", _hold_entries))
+    for kind, index_page in kinds:
+        after: str | None = None
+        while page := await blocks(kind, after, PAGE):
+            await asyncio.to_thread(index_page, page, sealer.salt, today, lists)
+            after = page[-1][0]
     after = None
     while records := await holders(after, PAGE):
-        for ref, categories in records:
-            active = tuple(c for c in categories if c.active_on(today))
-            if active:
-                index, sealed = sealer.seal(ref, active)
-                lists[("eligibility", index)] = sealed
+        await asyncio.to_thread(_eligibility_entries, records, sealer, today, lists)
         after = records[-1][0]
     return lists
+
+
+def _card_entries(page: list[tuple[str, Block]], salt: bytes, today: dt.date,
+                  lists: Lists) -> None:
+    for card_no, block in page:
+        if block.active_on(today):
+            until = eligibility.date_int(block.until)
+            lists[("blocked_cards", eligibility.card_index(card_no, salt))] = until
+
+
+def _hold_entries(page: list[tuple[str, Block]], salt: bytes, today: dt.date,
+                  lists: Lists) -> None:
+    for ref, block in page:
+        if block.active_on(today):
+            index = eligibility.hold_index(bytes.fromhex(ref), salt)
+            lists[("blocked_holders", index)] = eligibility.date_int(block.until)
+
+
+def _eligibility_entries(records: list[tuple[str, tuple[Category, ...]]], sealer: Sealer,
+                         today: dt.date, lists: Lists) -> None:
+    for ref, categories in records:
+        active = tuple(c for c in categories if c.active_on(today))
+        if active:
+            index, sealed = sealer.seal(ref, active)
+            lists[("eligibility", index)] = sealed
 
 
 @dataclass

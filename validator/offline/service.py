@@ -4,6 +4,12 @@ The lists are re-read from the store at most every `refresh_s` (one reader at a 
 concurrent askers wait for it) and the signed, compressed full bundle is kept until the
 next refresh, so a thousand terminals re-syncing cost one read and one signature.
 
+A refresh must never hold up a gate's answer: the validator decides on the same event
+loop. The store is read a page at a time with the loop free between pages, and the CPU
+work — sealing entries, comparing generations, CBOR, the signature, gzip — runs in a
+worker thread (`asyncio.to_thread`), so the loop waits at most the interpreter's switch
+interval (5 ms) for it. bench/bundle_size.py reports the longest stall it saw.
+
 Sequence numbers are the Unix milliseconds at which a generation's read began, strictly
 increasing in a process. Every process of a deployment derives the same salt for a UTC
 day, so a terminal may sync from any of them; a process that cannot answer a delta
@@ -63,25 +69,24 @@ class BundleService:
 
     async def bundle(self, since: int | None = None) -> Bundle:
         """The current bundle: a delta since `since` when this process can, else full."""
-        history = await self._fresh()
-        if since is not None and history.covers(since):
-            delta = self._deltas.get(since)
-            if delta is None:
-                upserts, removed = history.delta(since)
-                delta = Bundle(self._encode(history, upserts, removed, base=since),
-                               history.seq, full=False)
-                self._deltas[since] = delta
-            return delta
-        assert self._full is not None
-        return self._full
-
-    async def _fresh(self) -> History:
         async with self._lock:
             now = self._clock.now()
             if self._history is None or now - self._read_at >= self._offline.refresh_s:
                 await self._refresh(now)
-            assert self._history is not None
-            return self._history
+            history = self._history
+            assert history is not None and self._full is not None
+            if since is None or not history.covers(since):
+                return self._full
+            delta = self._deltas.get(since)
+            if delta is None:
+                delta = self._deltas[since] = await asyncio.to_thread(
+                    self._delta, history, since)
+            return delta
+
+    def _delta(self, history: History, since: int) -> Bundle:
+        upserts, removed = history.delta(since)
+        return Bundle(self._encode(history, upserts, removed, base=since), history.seq,
+                      full=False)
 
     async def _refresh(self, now: float) -> None:
         salt = eligibility.epoch_salt(self._seed, now)
@@ -95,9 +100,13 @@ class BundleService:
             history = History(first_seq=seq, seq=seq)
         else:
             seq = max(seq, history.seq + 1)
-        history.advance(seq, lists)
+
+        def build() -> Bundle:  # in a worker thread: the lock keeps everyone else out
+            history.advance(seq, lists)
+            return Bundle(self._encode(history, history.lists, None), seq, full=True)
+
+        self._full = await asyncio.to_thread(build)
         self._history, self._read_at, self._deltas = history, now, {}
-        self._full = Bundle(self._encode(history, history.lists, None), seq, full=True)
         if self.on_refresh is not None:
             self.on_refresh(seq)
 

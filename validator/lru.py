@@ -4,8 +4,9 @@ Why not `functools.lru_cache` or an `OrderedDict`: the cyclic garbage collector.
 dict whose keys and values are all untracked objects (str, bytes, int, and C objects
 without GC support, such as the CMAC and HMAC contexts of the `cryptography` release the
 lock pins — pyproject.toml says why, and `make bench` shows whether the caches are walked
-and what a full collection then costs) is itself untracked, so no collection walks it. Under `functools.lru_cache` the 65,536 diversified card keys
-were walked by every full collection (5-10 ms each on the project's VM, every few
+and what a full collection then costs) is itself untracked, so no collection walks it.
+Under `functools.lru_cache` the 65,536 diversified card keys were walked by every full
+collection (5-10 ms each on the project's VM, every few
 seconds under load once the start-up heap was frozen) and by young ones whenever a fresh
 tuple key re-tracked its dict. Keys and values that are tracked objects work too; they
 just do not get this benefit (an exact tuple of untracked values is let go at its first

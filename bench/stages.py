@@ -45,7 +45,7 @@ from validator.keygen import init_keyset
 from validator.keyset import load_keyset
 from validator.ledger.record import LedgerRecord
 from validator.metrics import Metrics
-from validator.state.keys import CommitKeys
+from validator.state.keys import commit_keys
 from validator.state.memory import MemoryStore
 from validator.state.redis import RedisStore
 from validator.state.store import Commit, CommitResult, Committed, Snapshot
@@ -132,7 +132,7 @@ def stages(kind: str, n: int, keys_dir: Path) -> list[Stage]:
             d._commit(r, today, v, snap, vd, rec, ans, speculative=True)
             for r, v, vd, rec, ans in zip(reqs, verified, verdicts, records, answers,
                                           strict=True)]),
-        ("commit keys", lambda: [CommitKeys.of(c) for c in commits]),
+        ("commit keys", lambda: [commit_keys(c) for c in commits]),
         ("Redis commit, client side, no I/O", run(lambda: [redis.commit(c) for c in commits])),
         ("decision metrics", lambda: _each(lambda r: metrics.record_decision(r, 0.001),
                                            records)),

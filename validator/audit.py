@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from validator.state.store import Store
+from validator.state.store import AuditLog
 
 __all__ = ["CLI", "MAX_READ", "Actor", "append", "read"]
 
@@ -38,7 +38,7 @@ CLI = Actor("cli", "cli")
 
 
 async def append(
-    store: Store,
+    store: AuditLog,
     actor: Actor,
     action: str,
     target: str,
@@ -59,7 +59,7 @@ async def append(
     return await store.audit_append(orjson.dumps(entry))
 
 
-async def read(store: Store, limit: int) -> list[dict[str, Any]]:
+async def read(store: AuditLog, limit: int) -> list[dict[str, Any]]:
     """The newest `limit` entries (at most MAX_READ), newest first, each with its `id`."""
     entries = []
     for entry_id, raw in await store.audit_read(min(limit, MAX_READ)):

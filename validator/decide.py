@@ -42,10 +42,10 @@ from validator.reasons import FRAUD_KINDS, Reason
 from validator.state.store import (
     Commit,
     Committed,
+    DecisionStore,
     Duplicate,
     Snapshot,
     SnapshotQuery,
-    Store,
     StoredResponse,
     StoreUnavailable,
 )
@@ -99,7 +99,7 @@ class Decider:
         *,
         engine: PolicyEngine,
         verifiers: Mapping[str, Verifier],
-        store: Store,
+        store: DecisionStore,
         clock: Clock,
         observe_store: Callable[[str, float], None] | None = None,
     ) -> None:

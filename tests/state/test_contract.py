@@ -32,6 +32,7 @@ from validator.state.store import (
     Committed,
     Conflict,
     Duplicate,
+    Guard,
     Snapshot,
     SnapshotQuery,
     Store,
@@ -171,7 +172,7 @@ async def test_guard_fails_without_effect_then_passes(store: Store, case: str) -
 
     result = await store.commit(commit("probe-0001", **PROBE | guard.failing))
 
-    assert result == Conflict(guard.guard)
+    assert result == Conflict(Guard(guard.guard))
     assert await store.snapshot(query()) == before  # no effect, no idempotency record
     assert await ledger(store) == ledger_before
     await committed(store, commit("probe-0001", **PROBE | guard.failing | guard.passing))
@@ -182,9 +183,10 @@ async def test_first_failing_guard_is_reported(store: Store) -> None:
     await committed(store, commit("setup-0001", nonce=b"n-1", card_id=CARD_ID, atc=5))
     await committed(store, commit("setup-0002", spot_capacity=1, concession_entry=True))
     both = commit("probe-0001", nonce=b"n-1", card_id=CARD_ID, atc=5)
-    assert await store.commit(both) == Conflict("nonce")
+    result = await store.commit(both)
+    assert result == Conflict(Guard.NONCE) and type(result.guard) is Guard
     later = commit("probe-0002", spot_capacity=1, concession_entry=True)
-    assert await store.commit(later) == Conflict("capacity")
+    assert await store.commit(later) == Conflict(Guard.CAPACITY)
 
 
 async def test_duplicate_wins_over_every_guard(store: Store) -> None:
@@ -216,7 +218,7 @@ async def test_companion_window_is_exact_and_single_use(store: Store) -> None:
                       Conflict)  # fmt: skip
     await committed(store, commit("comp-0002", companion_use=opened))
     assert (await store.snapshot(query())).companion_opened_at is None
-    assert await store.commit(commit("comp-0003", companion_use=opened)) == Conflict("companion")
+    assert await store.commit(commit("comp-0003", companion_use=opened)) == Conflict(Guard.COMPANION)
     # A whole-second stamp (even an int) must compare equal to the float read back.
     await committed(store, commit("primary-02", companion_open_at=1_795_000_100))
     read_back = (await store.snapshot(query())).companion_opened_at
@@ -228,7 +230,7 @@ async def test_new_primary_replaces_the_window(store: Store) -> None:
     await committed(store, commit("primary-01", companion_open_at=OPENED))
     await committed(store, commit("primary-02", companion_open_at=OPENED + 30))
     assert (await store.snapshot(query())).companion_opened_at == OPENED + 30
-    assert await store.commit(commit("comp-0001", companion_use=OPENED)) == Conflict("companion")
+    assert await store.commit(commit("comp-0001", companion_use=OPENED)) == Conflict(Guard.COMPANION)
     other = query(terminal_id="T-GATE-S03-02")
     assert (await store.snapshot(other)).companion_opened_at is None  # per terminal
 
@@ -560,7 +562,7 @@ async def test_speculative_commit_conflicts_on_any_holder_status(
         await store.put_block("card", CARD_NO, Block(reason="lost"))
     else:
         await store.put_block("holder", REF, Block())
-    assert await store.commit(speculative) == Conflict("status")
+    assert await store.commit(speculative) == Conflict(Guard.STATUS)
     # no effect at all: the nonce is unspent, no ride counted, nothing ledgered
     snap = await store.snapshot(query(nonce=b"nonce-spec-00001"))
     assert (snap.nonce_seen, snap.concession_rides_today, snap.stored) == (False, 0, None)

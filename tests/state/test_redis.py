@@ -202,6 +202,7 @@ async def test_key_names_ttls_and_nothing_personal(store: RedisStore, raw: Redis
         keys.entered(DAY, SPOT, REF),
         keys.ledger(DAY),
         keys.holder(REF),
+        keys.holder_index(),
         keys.block("card", CARD_NO),
         keys.block("holder", REF),
         keys.block_index("card"),
@@ -221,7 +222,7 @@ async def test_key_names_ttls_and_nothing_personal(store: RedisStore, raw: Redis
     assert ttl[keys.ledger(DAY)] in range(400 * 86400 - 5, 400 * 86400 + 1)
     permanent = {key for key, seconds in ttl.items() if seconds == -1}
     assert permanent == {
-        keys.atc(CARD_ID), keys.holder(REF), keys.block("card", CARD_NO),
+        keys.atc(CARD_ID), keys.holder(REF), keys.holder_index(), keys.block("card", CARD_NO),
         keys.block("holder", REF), keys.block_index("card"), keys.block_index("holder"),
         keys.AUDIT,
     }  # fmt: skip

@@ -6,13 +6,13 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 from validator.ledger.record import LedgerRecord
-from validator.state.store import Store
+from validator.state.store import LedgerReader
 
 PAGE_SIZE = 1000  # records per store round trip: memory stays bounded on any day
 
 
 async def day_records(
-    store: Store, day: dt.date, *, page_size: int = PAGE_SIZE
+    store: LedgerReader, day: dt.date, *, page_size: int = PAGE_SIZE
 ) -> AsyncIterator[LedgerRecord]:
     """Every ledger record of local date `day`, oldest first."""
     after: str | None = None

@@ -30,7 +30,7 @@ from validator.ledger.reading import day_records
 from validator.ledger.record import LedgerRecord
 from validator.policy.engine import PolicyEngine, UnknownVenue
 from validator.policy.types import Category, PolicyDecision, PolicyInput, Usage
-from validator.state.store import Store
+from validator.state.store import LedgerReader
 
 __all__ = ["REPLAYED_REASONS", "WhatIf", "WhatIfRow", "birth_date_for", "what_if"]
 
@@ -123,7 +123,7 @@ class _Replay:
             self.windows[(record.terminal, holder)] = record.decided_at_unix
 
 
-async def what_if(store: Store, day: dt.date, candidate: PolicyEngine) -> WhatIf:
+async def what_if(store: LedgerReader, day: dt.date, candidate: PolicyEngine) -> WhatIf:
     """Replay local date `day` through `candidate` (built with the live city/calendar)."""
     rows: dict[tuple[str, str, str], WhatIfRow] = {}
     state = _Replay(candidate.companion_window_s)

@@ -142,39 +142,36 @@ class SnapshotKeys:
 _SNAPSHOT_FIELDS = tuple(f.name for f in dataclasses.fields(SnapshotKeys))
 
 
-@value
-class CommitKeys:
-    """The keys a commit guards and writes; None where the commit has no such guard.
+def commit_keys(c: Commit) -> dict[str, str]:
+    """The keys a commit reads and writes, by name; only those it has a guard or an
+    effect for (ValueError if a guard lacks the id that names its key: a caller's
+    mistake).
 
-    Both stores derive them here, so that which guard applies when is decided once.
+    Both stores derive them here, so that which guard applies when is decided once; the
+    Redis store passes them to the commit script, which reads them by these names:
+    `idempotency`, `ledger`, `nonce`, `atc`, `rides`, `capacity`, `entered`,
+    `companion`, and a speculative commit's status guard — `card_block`,
+    `holder_block`, `registry`, none of which may exist.
     """
-
-    nonce: str | None
-    atc: str | None
-    rides: str | None
-    capacity: str | None
-    entered: str | None
-    companion: str | None
-    status: tuple[str, str, str] | None  # card block, holder block, registry entry
-
-    @classmethod
-    def of(cls, c: Commit) -> CommitKeys:
-        """ValueError if a guard lacks the id that names its key (a caller's mistake)."""
-        ref, spot, day = c.holder_ref, c.spot_id, c.local_date
-        window = c.companion_use is not None or c.companion_open_at is not None
-        return cls(
-            nonce=None if c.nonce is None else nonce(_need(ref, "nonce"), c.nonce),
-            atc=None if c.atc is None else atc(_need(c.card_id, "atc")),
-            rides=None if c.concession_ride_cap is None else rides(day, _need(ref, "ride")),
-            capacity=None if c.spot_capacity is None else capacity(day, _need(spot, "capacity")),
-            entered=entered(day, _need(spot, "entered"), _need(ref, "entered"))
-            if c.concession_entry
-            else None,
-            companion=companion(c.terminal_id, _need(ref, "companion")) if window else None,
-            status=(block("card", _need(c.card_no, "status")),
-                    block("holder", _need(ref, "status")),
-                    holder(_need(ref, "status"))) if c.assume_no_status else None,
-        )
+    ref, spot, day = c.holder_ref, c.spot_id, c.local_date
+    named = {"idempotency": idempotency(c.terminal_id, c.request_id), "ledger": ledger(day)}
+    if c.nonce is not None:
+        named["nonce"] = nonce(_need(ref, "nonce"), c.nonce)
+    if c.atc is not None:
+        named["atc"] = atc(_need(c.card_id, "atc"))
+    if c.concession_ride_cap is not None:
+        named["rides"] = rides(day, _need(ref, "ride"))
+    if c.spot_capacity is not None:
+        named["capacity"] = capacity(day, _need(spot, "capacity"))
+    if c.concession_entry:
+        named["entered"] = entered(day, _need(spot, "entered"), _need(ref, "entered"))
+    if c.companion_use is not None or c.companion_open_at is not None:
+        named["companion"] = companion(c.terminal_id, _need(ref, "companion"))
+    if c.assume_no_status:
+        named["card_block"] = block("card", _need(c.card_no, "status"))
+        named["holder_block"] = block("holder", _need(ref, "status"))
+        named["registry"] = holder(_need(ref, "status"))
+    return named
 
 
 def _need(part: str | None, guard: str) -> str:

@@ -27,7 +27,7 @@ from typing import Generic, TypeVar
 from validator.clock import Clock, SystemClock
 from validator.policy.types import Category
 from validator.state import keys
-from validator.state.keys import CommitKeys, SnapshotKeys
+from validator.state.keys import SnapshotKeys, commit_keys
 from validator.state.store import (
     FEED_ERRORS_KEPT,
     IDEMPOTENCY_TTL_S,
@@ -40,6 +40,7 @@ from validator.state.store import (
     Committed,
     Conflict,
     Duplicate,
+    Guard,
     Snapshot,
     SnapshotQuery,
     StoredResponse,
@@ -175,18 +176,16 @@ class MemoryStore:
 
     async def commit(self, commit: Commit) -> CommitResult:
         """Guards, then every effect, with no await in between: atomic under asyncio."""
-        now = self._clock.now()
-        idem = keys.idempotency(commit.terminal_id, commit.request_id)
-        stored = self._responses.get(idem, now)
+        now, ks = self._clock.now(), commit_keys(commit)
+        stored = self._responses.get(ks["idempotency"], now)
         if stored is not None:
             return Duplicate(stored)
-        ks = CommitKeys.of(commit)
         failed = self._failed_guard(commit, ks, now)
         if failed is not None:
             return Conflict(failed)
         self._apply(commit, ks, now)
         self._responses.set(
-            idem, StoredResponse(commit.body_sha256, _owned(commit.response)), now,
+            ks["idempotency"], StoredResponse(commit.body_sha256, _owned(commit.response)), now,
             IDEMPOTENCY_TTL_S,
         )
         self._reclaim_ledgers(now)
@@ -199,29 +198,28 @@ class MemoryStore:
     def _count(self, key: str, now: float) -> int:
         return self._counts.get(key, now) or 0
 
-    def _failed_guard(self, c: Commit, ks: CommitKeys, now: float) -> str | None:
-        """The first guard that no longer holds, in the order of store.Conflict."""
-        if ks.status is not None:
-            card_block, holder_block, holder = ks.status
-            if card_block in self._blocks or holder_block in self._blocks or \
-                    holder in self._holders:
-                return "status"
-        if ks.nonce is not None and self._nonces.get(ks.nonce, now) is not None:
-            return "nonce"
-        if ks.atc is not None and c.atc is not None:
-            high = self._atc.get(ks.atc)
+    def _failed_guard(self, c: Commit, ks: dict[str, str], now: float) -> Guard | None:
+        """The first guard that no longer holds, in the order of store.Guard."""
+        if "registry" in ks and (ks["card_block"] in self._blocks or
+                                 ks["holder_block"] in self._blocks or
+                                 ks["registry"] in self._holders):
+            return Guard.STATUS
+        if (key := ks.get("nonce")) is not None and self._nonces.get(key, now) is not None:
+            return Guard.NONCE
+        if (key := ks.get("atc")) is not None and c.atc is not None:
+            high = self._atc.get(key)
             if high is not None and high >= c.atc:
-                return "atc"
-        if self._at_limit(ks.rides, c.concession_ride_cap, now):
-            return "concession_ride"
-        if self._at_limit(ks.capacity, c.spot_capacity, now):
-            return "capacity"
-        if ks.entered is not None and self._entered.get(ks.entered, now) is not None:
-            return "entered"
+                return Guard.ATC
+        if self._at_limit(ks.get("rides"), c.concession_ride_cap, now):
+            return Guard.CONCESSION_RIDE
+        if self._at_limit(ks.get("capacity"), c.spot_capacity, now):
+            return Guard.CAPACITY
+        if (key := ks.get("entered")) is not None and self._entered.get(key, now) is not None:
+            return Guard.ENTERED
         use = c.companion_use
-        if ks.companion is not None and use is not None:
+        if (key := ks.get("companion")) is not None and use is not None:
             # Exact float equality: the window must be the very one the decision saw.
-            return "companion" if self._companions.get(ks.companion, now) != use else None
+            return Guard.COMPANION if self._companions.get(key, now) != use else None
         return None
 
     def _reclaim_ledgers(self, now: float) -> None:
@@ -238,22 +236,21 @@ class MemoryStore:
     def _at_limit(self, key: str | None, limit: int | None, now: float) -> bool:
         return key is not None and limit is not None and self._count(key, now) >= limit
 
-    def _apply(self, c: Commit, ks: CommitKeys, now: float) -> None:
-        if ks.nonce is not None:
-            self._nonces.set(ks.nonce, True, now, NONCE_TTL_S)
-        if ks.atc is not None and c.atc is not None:
-            self._atc[ks.atc] = c.atc
-        for counter in (ks.rides, ks.capacity):
+    def _apply(self, c: Commit, ks: dict[str, str], now: float) -> None:
+        if (key := ks.get("nonce")) is not None:
+            self._nonces.set(key, True, now, NONCE_TTL_S)
+        if (key := ks.get("atc")) is not None and c.atc is not None:
+            self._atc[key] = c.atc
+        for counter in (ks.get("rides"), ks.get("capacity")):
             if counter is not None:
                 self._counts.set(counter, self._count(counter, now) + 1, now, USAGE_TTL_S)
-        if ks.entered is not None:
-            self._entered.set(ks.entered, True, now, USAGE_TTL_S)
-        if ks.companion is not None:
+        if (key := ks.get("entered")) is not None:
+            self._entered.set(key, True, now, USAGE_TTL_S)
+        if (key := ks.get("companion")) is not None:
             if c.companion_use is not None:
-                self._companions.delete(ks.companion)
+                self._companions.delete(key)
             if c.companion_open_at is not None:  # float(): an int stamp reads back as Redis's
-                opened = float(c.companion_open_at)
-                self._companions.set(ks.companion, opened, now, c.companion_ttl_s)
+                self._companions.set(key, float(c.companion_open_at), now, c.companion_ttl_s)
 
     # --- eligibility registry ---
 

@@ -21,7 +21,8 @@ Three connections, one per kind of traffic:
   on redis-py's pooled client, whose CPU does not matter there.
 
 Whatever any of them raises — connection errors, timeouts, error replies, and answers that do
-not decode — becomes `StoreUnavailable`, in one place each: `_HOT_PATH` and `_Call`.
+not decode — becomes `StoreUnavailable` in one place, `_unavailable`, which both the
+decision path's `_BOUNDARY` and redis-py's `_Call` go through.
 Neither client retries: a connection that died is replaced on next use, and a request
 that failed mid-flight is retried by the terminal with the same request_id, which the
 idempotency record makes safe.
@@ -32,9 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
-from dataclasses import dataclass
-from importlib import resources
 from types import TracebackType
 from typing import Any
 
@@ -45,14 +43,12 @@ from redis.exceptions import NoScriptError, RedisError
 
 from validator.policy.types import Category
 from validator.state import codec, keys
-from validator.state.keys import CommitKeys, SnapshotKeys
+from validator.state.keys import SnapshotKeys
 from validator.state.resp import NoScriptError as RespNoScript
 from validator.state.resp import RespClient, RespError
+from validator.state.script import COMMIT, LEASE, PUT_HOLDERS, RELEASE, Script, commit_call
 from validator.state.store import (
     FEED_ERRORS_KEPT,
-    IDEMPOTENCY_TTL_S,
-    NONCE_TTL_S,
-    USAGE_TTL_S,
     Block,
     BlockKind,
     Commit,
@@ -60,6 +56,7 @@ from validator.state.store import (
     Committed,
     Conflict,
     Duplicate,
+    Guard,
     Snapshot,
     SnapshotQuery,
     StoreUnavailable,
@@ -68,25 +65,22 @@ from validator.state.store import (
 HOLDER_BATCH = 500  # records per script call: bounds how long one import blocks Redis
 
 
-@dataclass(frozen=True, slots=True)
-class _Script:
-    source: str
-    sha: str
+def _unavailable(exc: BaseException | None) -> StoreUnavailable | None:
+    """The store's error boundary: what a foreign error becomes (None: not ours to map).
 
-    @classmethod
-    def named(cls, name: str) -> _Script:
-        source = resources.files("validator.state").joinpath("lua", name).read_text("utf-8")
-        return cls(source, hashlib.sha1(source.encode()).hexdigest())
-
-
-_COMMIT = _Script.named("commit.lua")
-_PUT_HOLDERS = _Script.named("put_holders.lua")
-_LEASE = _Script.named("lease.lua")
-_RELEASE = _Script.named("release.lua")
+    Only answers are decoded inside a boundary (callers' mistakes are raised before), so
+    a ValueError, KeyError or TypeError there means Redis answered garbage.
+    """
+    # OSError: ConnectionError, TimeoutError (the deadlines of both clients)
+    if isinstance(exc, RedisError | RespError | OSError):
+        return StoreUnavailable(f"redis: {type(exc).__name__}: {exc}")
+    if isinstance(exc, ValueError | KeyError | TypeError):
+        return StoreUnavailable(f"redis answered garbage: {type(exc).__name__}")
+    return None
 
 
-class _HotPathBoundary:
-    """The decision path's error boundary: `with _HOT_PATH:` around a RespClient call.
+class _Boundary:
+    """`with _BOUNDARY:` around a RespClient call (the decision path, ledger reads).
 
     A plain (stateless, shared) context manager rather than `_Call`: the RespClient
     bounds every call by its own deadline, so nothing is left to do here on success.
@@ -98,14 +92,12 @@ class _HotPathBoundary:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if isinstance(exc, RespError | OSError):  # OSError: ConnectionError, TimeoutError
-            raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
-        # Only answers are decoded inside; callers' mistakes are raised before.
-        if isinstance(exc, ValueError | KeyError | TypeError):
-            raise StoreUnavailable(f"redis answered garbage: {type(exc).__name__}") from exc
+        mapped = _unavailable(exc)
+        if mapped is not None:
+            raise mapped from exc
 
 
-_HOT_PATH = _HotPathBoundary()
+_BOUNDARY = _Boundary()
 
 
 class _Call:
@@ -143,10 +135,9 @@ class _Call:
             exc = expired
         finally:
             self._slots.release()
-        if isinstance(exc, RedisError | OSError):  # OSError includes TimeoutError
-            raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
-        if isinstance(exc, ValueError | KeyError | TypeError):
-            raise StoreUnavailable(f"redis answered garbage: {type(exc).__name__}") from exc
+        mapped = _unavailable(exc)
+        if mapped is not None:
+            raise mapped from exc
 
 
 class RedisStore:
@@ -167,7 +158,7 @@ class RedisStore:
         self._bulk = bulk or hot
         self._slots = asyncio.Semaphore(max_in_flight)
         self._timeout_s = timeout_s
-        self._retention_s = str(ledger_retention_days * 86400)
+        self._retention_s = ledger_retention_days * 86400
 
     @classmethod
     def from_url(
@@ -209,41 +200,29 @@ class RedisStore:
     async def snapshot(self, query: SnapshotQuery) -> Snapshot:
         """Every fact the decision needs, in one MGET."""
         wanted = SnapshotKeys.of(query).present()
-        with _HOT_PATH:
+        with _BOUNDARY:
             values = await self._hot.execute("MGET", *wanted.values())
             return codec.decode_snapshot(dict(zip(wanted, values, strict=True)))
 
     async def commit(self, commit: Commit) -> CommitResult:
         """Guards, effects, idempotency record and ledger entry in one EVALSHA."""
-        c, ks = commit, CommitKeys.of(commit)
-        script_keys = (  # KEYS and ARGV in the order of commit.lua's header
-            keys.idempotency(c.terminal_id, c.request_id), keys.ledger(c.local_date),
-            ks.nonce or "", ks.atc or "", ks.rides or "", ks.capacity or "", ks.entered or "",
-            ks.companion or "", *(ks.status or ("", "", "")),
-        )  # fmt: skip
-        args = (
-            c.body_sha256, c.response, c.ledger,
-            codec.opt(c.atc), codec.opt(c.concession_ride_cap), codec.opt(c.spot_capacity),
-            codec.exact(c.companion_use), codec.exact(c.companion_open_at), c.companion_ttl_s,
-            NONCE_TTL_S, IDEMPOTENCY_TTL_S, USAGE_TTL_S, self._retention_s,
-        )  # fmt: skip
-        call = ("EVALSHA", _COMMIT.sha, len(script_keys), *script_keys, *args)
-        with _HOT_PATH:
+        call = ("EVALSHA", COMMIT.sha, *commit_call(commit, self._retention_s))
+        with _BOUNDARY:
             try:  # awaited here, not in a helper coroutine: one frame less per validation
                 tag, value = await self._hot.execute(*call)
             except RespNoScript:  # the server forgot the script (restart, SCRIPT FLUSH)
-                await self._hot.execute("SCRIPT", "LOAD", _COMMIT.source)
+                await self._hot.execute("SCRIPT", "LOAD", COMMIT.source)
                 tag, value = await self._hot.execute(*call)
             if tag == 2:
                 return Committed(value.decode())
             if tag == 1:
-                return Conflict(value.decode())
+                return Conflict(Guard(value.decode()))
             if tag == 0:
                 return Duplicate(codec.decode_stored(value))
             raise ValueError(f"unexpected commit answer {tag!r}")
 
     async def _eval(
-        self, script: _Script, script_keys: tuple[str, ...], args: tuple[Any, ...]
+        self, script: Script, script_keys: tuple[str, ...], args: tuple[Any, ...]
     ) -> Any:
         """EVALSHA on redis-py (the same NOSCRIPT rule); callers hold a `_Call`."""
         try:
@@ -272,7 +251,7 @@ class RedisStore:
             values = tuple(codec.encode_categories(categories) for _, categories in chunk)
             async with self._call():
                 await self._client.zadd(keys.holder_index(), {ref: 0 for ref, _ in chunk})
-                answer = await self._eval(_PUT_HOLDERS, holder_keys, values)
+                answer = await self._eval(PUT_HOLDERS, holder_keys, values)
                 created.extend(bool(int(flag)) for flag in answer)
         return created
 
@@ -355,7 +334,7 @@ class RedisStore:
         # On a RespClient of its own: the live feed reads every record of the day in
         # every process, and redis-py's stream parsing cost ~7 µs a record; a connection
         # apart from the decision path's keeps these bulk replies out of its way.
-        with _HOT_PATH:
+        with _BOUNDARY:
             entries = await self._bulk.execute("XRANGE", keys.ledger(day), start, "+",
                                                "COUNT", count)
             return codec.decode_raw_entries(entries)
@@ -377,12 +356,12 @@ class RedisStore:
     async def feed_lease(self, holder: str, ttl_s: float) -> bool:
         """Take or keep the lease: one script, so that no two holders both see it free."""
         async with self._call():
-            answer = await self._eval(_LEASE, (keys.FEED_LEASE,), (holder, _ms(ttl_s)))
+            answer = await self._eval(LEASE, (keys.FEED_LEASE,), (holder, _ms(ttl_s)))
             return bool(int(answer))
 
     async def feed_release(self, holder: str) -> None:
         async with self._call():
-            await self._eval(_RELEASE, (keys.FEED_LEASE,), (holder,))
+            await self._eval(RELEASE, (keys.FEED_LEASE,), (holder,))
 
     async def feed_publish(self, board: bytes, ttl_s: float) -> None:
         async with self._call():
@@ -418,7 +397,7 @@ class RedisStore:
 
     async def ping(self) -> None:
         """One PING on the decision path's connection: ready means validations can run."""
-        with _HOT_PATH:
+        with _BOUNDARY:
             await self._hot.execute("PING")
 
     async def close(self) -> None:

@@ -1,4 +1,4 @@
-"""The `Store` protocol: everything the service remembers, and the atomic decision commit.
+"""The store's roles, and the values of the atomic decision commit.
 
 A validation reads a `Snapshot` (one round trip), the pure code decides, and the
 decision is written with `commit` (one round trip). The commit re-checks the *guards*
@@ -9,14 +9,29 @@ the pipeline reads again and decides again. Guards are only needed for facts tha
 concurrent commit can turn false; "cap reached", "already entered" and the like only
 ever become more true within a day, so a deny based on them needs none.
 
-Every store raises `StoreUnavailable` (and nothing else of its own) when it cannot be
-reached; the web layer turns that into 503 `store_unavailable`.
+Callers depend on the role they use, each a small protocol:
+
+| role | used by | methods |
+|---|---|---|
+| `DecisionStore` | the pipeline (`decide.py`), readiness | `snapshot`, `commit`, `ping` |
+| `RegistryStore` | operator API, CLI, holder import | holders and blocks |
+| `LedgerReader` | settlement, what-if, lookup, live feed | `ledger_read` |
+| `AuditLog` | operator changes, the audit view | `audit_append`, `audit_read` |
+| `FeedStore` | the dashboard's live feed | lease, board, error stream |
+| `OperatorStore` | `holders/changes.py` | `RegistryStore` + `AuditLog` |
+
+`Store` is all of them plus `close`: what `open_store` answers and the composition root
+owns. An implementation may be one class with every role (the memory and Redis stores
+are), and translates every foreign error once, at its own boundary, into
+`StoreUnavailable` (and raises nothing else of its own) when it cannot be reached; the
+web layer turns that into 503 `store_unavailable`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Literal, Protocol
 
 from validator.policy.types import Category
@@ -106,7 +121,7 @@ class Commit:
     # A speculative commit was decided without a snapshot, as if the store knew nothing
     # of this holder. The guards above cover every fact such a decision relied on but
     # three: guard that the holder has no registry entry and that neither `card_no` nor
-    # the holder is blocked (else Conflict("status"), and the pipeline reads and decides).
+    # the holder is blocked (else Conflict(Guard.STATUS), and the pipeline reads and decides).
     assume_no_status: bool = False
     card_no: str | None = None
 
@@ -123,24 +138,43 @@ class Duplicate:
     stored: StoredResponse
 
 
+class Guard(StrEnum):
+    """What a failed commit found changed, in the order the guards are checked."""
+
+    STATUS = "status"  # a speculative commit's holder has a registry entry or a block
+    NONCE = "nonce"
+    ATC = "atc"
+    CONCESSION_RIDE = "concession_ride"
+    CAPACITY = "capacity"
+    ENTERED = "entered"
+    COMPANION = "companion"
+
+
 @value
 class Conflict:
     """A guard failed: a concurrent commit changed what the decision relied on."""
 
-    guard: str  # "status" | "nonce" | "atc" | "concession_ride" | "capacity" | "entered"
-    # | "companion"
+    guard: Guard
 
 
 CommitResult = Committed | Duplicate | Conflict
 
 
-class Store(Protocol):
-    # --- the decision path ---
+class DecisionStore(Protocol):
+    """The decision path: read what a decision needs, write it atomically."""
+
     async def snapshot(self, query: SnapshotQuery) -> Snapshot: ...
 
     async def commit(self, commit: Commit) -> CommitResult: ...
 
-    # --- eligibility registry ---
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless a decision could be read and written now."""
+        ...
+
+
+class RegistryStore(Protocol):
+    """The eligibility registry and the block lists (operator writes, snapshot reads)."""
+
     async def get_holder(self, holder_ref: str) -> tuple[Category, ...] | None: ...
 
     async def put_holders(
@@ -158,7 +192,6 @@ class Store(Protocol):
         of holder_ref, the first after `after` (exclusive): offline bundles read them."""
         ...
 
-    # --- block lists ---
     async def get_block(self, kind: BlockKind, ident: str) -> Block | None: ...
 
     async def put_block(self, kind: BlockKind, ident: str, block: Block) -> Block | None:
@@ -176,12 +209,19 @@ class Store(Protocol):
         first id after `after` (exclusive): a page of the block list for operators."""
         ...
 
-    # --- ledger and audit log (append-only) ---
+
+class LedgerReader(Protocol):
+    """The ledger, read back (the commit appends to it)."""
+
     async def ledger_read(
         self, day: dt.date, after: str | None = None, count: int = 1000
     ) -> list[tuple[str, bytes]]:
         """Records of `day`'s ledger in commit order, after id `after` (exclusive)."""
         ...
+
+
+class AuditLog(Protocol):
+    """The append-only log of operator changes."""
 
     async def audit_append(self, entry: bytes) -> str: ...
 
@@ -189,7 +229,10 @@ class Store(Protocol):
         """The newest `count` audit entries, newest first."""
         ...
 
-    # --- the live feed's coordination: one process of a deployment reads the ledger ---
+
+class FeedStore(Protocol):
+    """The live feed's coordination: one process of a deployment reads the ledger."""
+
     async def feed_lease(self, holder: str, ttl_s: float) -> bool:
         """Take the lease if it is free, or keep it if `holder` has it: True if `holder`
         holds it for `ttl_s` from now, False if another holder does."""
@@ -218,7 +261,12 @@ class Store(Protocol):
         """Entries of the error stream in order, after id `after` (exclusive)."""
         ...
 
-    # --- lifecycle ---
-    async def ping(self) -> None: ...
+
+class OperatorStore(RegistryStore, AuditLog, Protocol):
+    """An operator's change to the registry or a block list, and its audit entry."""
+
+
+class Store(DecisionStore, RegistryStore, LedgerReader, AuditLog, FeedStore, Protocol):
+    """Every role, and the lifecycle: what `open_store` answers and its owner closes."""
 
     async def close(self) -> None: ...

@@ -20,7 +20,7 @@ from typing import Any
 
 from validator.holders.ref import is_holder_ref
 from validator.ledger.record import LedgerRecord
-from validator.state.store import Store
+from validator.state.store import LedgerReader
 from validator.web.errors import invalid
 from validator.web.redact import mask_card, short_ref
 
@@ -63,7 +63,7 @@ def parse_query(params: dict[str, str]) -> Query:
     return Query("holder_ref" if ref else "card_no", ref or card.upper(), int(days_text))
 
 
-async def find_decisions(store: Store, query: Query, today: dt.date) -> dict[str, Any]:
+async def find_decisions(store: LedgerReader, query: Query, today: dt.date) -> dict[str, Any]:
     """The newest matching decisions of the last `query.days` local days, newest first."""
     found: list[LedgerRecord] = []
     scanned, truncated = 0, False

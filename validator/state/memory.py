@@ -30,8 +30,6 @@ from validator.state import keys
 from validator.state.keys import SnapshotKeys, commit_keys
 from validator.state.store import (
     FEED_ERRORS_KEPT,
-    IDEMPOTENCY_TTL_S,
-    NONCE_TTL_S,
     USAGE_TTL_S,
     Block,
     BlockKind,
@@ -186,7 +184,7 @@ class MemoryStore:
         self._apply(commit, ks, now)
         self._responses.set(
             ks["idempotency"], StoredResponse(commit.body_sha256, _owned(commit.response)), now,
-            IDEMPOTENCY_TTL_S,
+            commit.idempotency_ttl_s,
         )
         self._reclaim_ledgers(now)
         ledger = self._ledgers.get(commit.local_date)
@@ -238,7 +236,7 @@ class MemoryStore:
 
     def _apply(self, c: Commit, ks: dict[str, str], now: float) -> None:
         if (key := ks.get("nonce")) is not None:
-            self._nonces.set(key, True, now, NONCE_TTL_S)
+            self._nonces.set(key, True, now, c.nonce_ttl_s)
         if (key := ks.get("atc")) is not None and c.atc is not None:
             self._atc[key] = c.atc
         for counter in (ks.get("rides"), ks.get("capacity")):

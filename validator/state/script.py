@@ -52,11 +52,11 @@ def commit_call(c: Commit, ledger_retention_s: int) -> tuple[Arg, ...]:
     args: dict[str, object] = {
         "keys": list(named_keys),
         "body_sha256": c.body_sha256,
-        "idempotency_ttl_s": _IDEMPOTENCY_TTL,
+        "idempotency_ttl_s": _ttl(c.idempotency_ttl_s, IDEMPOTENCY_TTL_S, _IDEMPOTENCY_TTL),
         "ledger_retention_s": str(ledger_retention_s),
     }
     if c.nonce is not None:
-        args["nonce_ttl_s"] = _NONCE_TTL
+        args["nonce_ttl_s"] = _ttl(c.nonce_ttl_s, NONCE_TTL_S, _NONCE_TTL)
     if c.atc is not None:
         args["atc"] = str(c.atc)
     if c.concession_ride_cap is not None:
@@ -76,3 +76,8 @@ def commit_call(c: Commit, ledger_retention_s: int) -> tuple[Arg, ...]:
 
 
 _IDEMPOTENCY_TTL, _NONCE_TTL, _USAGE_TTL = map(str, (IDEMPOTENCY_TTL_S, NONCE_TTL_S, USAGE_TTL_S))
+
+
+def _ttl(seconds: int, usual: int, usual_text: str) -> str:
+    """A TTL as the script takes it; the usual one's text is made once."""
+    return usual_text if seconds == usual else str(seconds)

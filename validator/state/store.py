@@ -124,6 +124,11 @@ class Commit:
     # the holder is blocked (else Conflict(Guard.STATUS), and the pipeline reads and decides).
     assume_no_status: bool = False
     card_no: str | None = None
+    # How long the spent nonce and the idempotency record are kept: the protocol's
+    # minimums for a live scan; an offline record's upload keeps both until no upload of
+    # the same credential or record can arrive any more (validator/offline/).
+    nonce_ttl_s: int = NONCE_TTL_S
+    idempotency_ttl_s: int = IDEMPOTENCY_TTL_S
 
 
 @value

@@ -211,6 +211,26 @@ def test_gmssl_verifies_tongsuo_signatures_and_refuses_tampered_ones() -> None:
     assert not gmssl_pyx.sm2_verify(public, message + b"!", der)
 
 
+def _der(raw: bytes) -> bytes:
+    return encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+
+
+def test_the_simulators_za_is_gmssls() -> None:
+    """The simulator hashes `Z_A` itself and signs GmSSL's digest: GmSSL's verifier, which
+    computes `Z_A` from the ID on its own, agrees on each variant (and on nothing else)."""
+    key = Sm2PrivateKey.generate()
+    public, message = key.public.x + key.public.y, b"Sig_structure1 bytes"
+    good = _der(key.sign(message))
+    assert gmssl_pyx.sm2_verify(public, message, good, signer_id=b"1234567812345678")
+    assert not gmssl_pyx.sm2_verify(public, message + b"!", good,
+                                    signer_id=b"1234567812345678")
+    no_za = _der(key.sign_without_za(message))
+    assert gmssl_pyx.sm2_verify_sm3_digest(public, gmssl_pyx.sm3_hash(message), no_za)
+    assert not gmssl_pyx.sm2_verify(public, message, no_za, signer_id=b"1234567812345678")
+    empty = _der(key.sign_with_empty_id(message))
+    assert not gmssl_pyx.sm2_verify(public, message, empty, signer_id=b"1234567812345678")
+
+
 def test_a_key_set_written_by_someone_else_in_the_layout_loads(tmp_path: Path) -> None:
     """Keys from `keys init` and an SM2 key made by the `openssl` CLI both load."""
     init_keyset(tmp_path, region="369900", terminal_ids=["T-1"])

@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="fail the run if the p99 latency is over this (default 400: "
                            "the terminal-side budget of a whole transaction)")
     load.add_argument("--quiet", action="store_true", help="no progress line")
+    load.add_argument("--sm2-share", type=float, default=0.0,
+                      help="share of e-card holders whose e-card is SM2 on both levels "
+                           "(protocol §2.1; needs an SM2 issuer in the key set)")
     load.set_defaults(run=_load)
 
     sc = sub.add_parser("scenarios", help="run every scenario once")
@@ -97,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="no service: print the deny rate of HOURS of this demo, hour "
                            "by hour, from the current local time")
     demo.add_argument("--every", type=float, default=5.0, help="seconds between summaries")
+    demo.add_argument("--sm2-share", type=float, default=0.15,
+                      help="share of e-card holders whose e-card is SM2 on both levels "
+                           "(protocol §2.1), if the key set has an SM2 issuer")
     demo.set_defaults(run=_demo)
 
     pop = sub.add_parser("population", help="export a population's registry and blocks "
@@ -124,7 +130,8 @@ def _load(args: argparse.Namespace) -> int:
         out_dir=args.out, connections=args.connections, population=args.population,
         seed=args.seed, admin_token=_token(args), store_url=args.store, drain_s=args.drain,
         timeout_s=args.timeout, fault_share=args.faults, progress=not args.quiet,
-        terminal_url=args.terminal_url, p99_budget_ms=args.p99_budget_ms)
+        terminal_url=args.terminal_url, p99_budget_ms=args.p99_budget_ms,
+        sm2_share=args.sm2_share)
     # everything a usage error can be is refused here, before set-up and the network
     require_loopback(options.url)
     if options.terminal_url is not None:
@@ -156,7 +163,8 @@ def _demo(args: argparse.Namespace) -> int:
     options = DemoOptions(url=args.url, keys_dir=args.keys, config_dir=args.config,
                           rate=args.rate, population=args.population, every_s=args.every,
                           seed=args.seed, admin_token=_token(args), store_url=args.store,
-                          terminal_url=args.terminal_url, fault_share=args.faults)
+                          terminal_url=args.terminal_url, fault_share=args.faults,
+                          sm2_share=args.sm2_share)
     try:
         result = asyncio.run(run_demo(options))
     except KeyboardInterrupt:

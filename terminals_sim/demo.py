@@ -5,7 +5,8 @@ terminals are drawn by the flow of the local hour (`footfall.py`: bus peaks, the
 tourist curve inside opening hours, spots paced below their capacity), holders follow
 their outings (`crowd.py`: a spot once, a few rides), and new holders keep arriving in
 batches, each registered first (operator API or CLI when possible). Credentials are a
-mix of card taps and fresh QR codes; 2 % are faults (replayed screenshots, altered
+mix of card taps and fresh QR codes, 15 % of the e-cards SM2 on both levels (protocol
+§2.1) when the key set has an SM2 issuer; 2 % are faults (replayed screenshots, altered
 cryptograms, lost cards). Every `every_s` seconds one line sums up what happened since
 the last one. `rehearsal.py` runs the same day offline, to check the deny rate.
 """
@@ -33,7 +34,7 @@ from terminals_sim.load import Outcome
 from terminals_sim.loader import LoadError, Registration, register
 from terminals_sim.netguard import require_loopback
 from terminals_sim.oracle import Oracle
-from terminals_sim.population import Holder, Population
+from terminals_sim.population import Holder, Population, has_sm2_issuer
 from terminals_sim.qrpool import QrPool
 from terminals_sim.rehearsal import BATCH
 from terminals_sim.stats import LatencyHistogram
@@ -60,6 +61,9 @@ class DemoOptions:
     wait_for_service_s: float = 30.0
     terminal_url: str | None = None  # POST /v1/validations goes here; None: `url`
     duration_s: float | None = None  # None: until cancelled
+    # e-card holders with an SM2 device key and an SM2-issued credential (§2.1), when the
+    # key set has an SM2 issuer
+    sm2_share: float = 0.15
 
 
 @dataclass
@@ -149,13 +153,20 @@ async def _refill(crowd: Crowd, population: Population, traffic: Traffic, oracle
         await asyncio.sleep(0.5)
 
 
+def _sm2_note(asked: float, share: float) -> str:
+    if asked > 0 and share == 0:
+        return "no SM2 e-cards (the key set has no SM2 issuer)"
+    return f"{share:.0%} of e-card holders carry SM2 e-cards"
+
+
 async def run_demo(opts: DemoOptions) -> DemoResult:
     """Run for `duration_s` or until cancelled (Ctrl-C)."""
     url = require_loopback(opts.url)
     terminal_url = url if opts.terminal_url is None else require_loopback(opts.terminal_url)
     keys, city = load_sim_keys(opts.keys_dir), load_city_config(opts.config_dir)
     seed = secrets.randbits(32) if opts.seed is None else opts.seed
-    population = Population(keys, city, seed=seed)
+    sm2_share = opts.sm2_share if has_sm2_issuer(keys) else 0.0
+    population = Population(keys, city, seed=seed, sm2_share=sm2_share)
     holders = population.generate(BATCH)
     population.holders.clear()
     rng = random.Random(seed)
@@ -176,7 +187,8 @@ async def run_demo(opts: DemoOptions) -> DemoResult:
         except LoadError as exc:  # a demo without the registry still shows traffic
             registration = Registration(False, f"registry NOT loaded: {exc}")
         print(f"demo: holders arrive in batches of {BATCH}, up to {opts.population} out at "
-              f"once (seed {seed}); first batch: {registration.message}", flush=True)
+              f"once (seed {seed}); {_sm2_note(opts.sm2_share, sm2_share)}; first batch: "
+              f"{registration.message}", flush=True)
         oracle = Oracle(city, registry_loaded=registration.loaded)
         if registration.loaded:
             oracle.blocked_cards.update(c.card_no for h in holders for c in h.lost_cards)

@@ -66,6 +66,7 @@ class LoadOptions:
     progress: bool = True
     terminal_url: str | None = None  # POST /v1/validations goes here; None: `url`
     p99_budget_ms: float = 400.0  # the terminal-side budget of a whole transaction
+    sm2_share: float = 0.0  # e-card holders whose e-card is SM2 on both levels (§2.1)
 
     def problems(self) -> list[str]:
         """What is wrong with these options, before anything is set up or sent."""
@@ -84,6 +85,8 @@ class LoadOptions:
             found.append(f"--drain must be 0 or more seconds, got {self.drain_s:g}")
         if not 0 <= self.fault_share < 1:
             found.append(f"--faults is a share from 0 to below 1, got {self.fault_share:g}")
+        if not 0 <= self.sm2_share <= 1:
+            found.append(f"--sm2-share is a share from 0 to 1, got {self.sm2_share:g}")
         if self.rate * self.duration_s < 1:
             found.append("--rate × --duration must make at least one request")
         if self.scenario not in MODES:
@@ -105,11 +108,12 @@ async def run_load(opts: LoadOptions) -> dict[str, Any]:
     keys, city = load_sim_keys(opts.keys_dir), load_city_config(opts.config_dir)
     seed = secrets.randbits(32) if opts.seed is None else opts.seed
     setup_started = time.perf_counter()
-    population = Population(keys, city, seed=seed)
+    population = Population(keys, city, seed=seed, sm2_share=opts.sm2_share)
     holders = population.generate(opts.population or max(2000, int(opts.rate * 3)))
     qr_total = math.ceil(opts.rate * opts.duration_s * MODES[opts.scenario][1])
     workers = os.cpu_count() or 1
-    pool = QrPool(time.time() + (estimate_build_s(qr_total, workers) if qr_total else 0))
+    pool = QrPool(time.time() + (estimate_build_s(qr_total, workers, opts.sm2_share)
+                                 if qr_total else 0))
     # before the HTTP session: the pre-build may fork worker processes
     await pool.prebuild([h for h in holders if h.has_ecard], qr_total, opts.duration_s,
                         workers=workers)

@@ -15,6 +15,11 @@ visitor with an e-card, …); `Population.generate(n)` draws a realistic mix:
 Carriers: a physical card needs a master key for its region in the key set, so visitors
 from other regions carry only an e-card; residents carry a card, an e-card, or both.
 E-cards are issued lazily (on first use) since each costs an issuer signature.
+
+National algorithm (protocol §2.1): a share `sm2_share` of e-card holders (0 unless
+given) holds an SM2 device key certified by an SM2 issuer of the key set; the others
+get an ES256 or EdDSA device key from one of its other issuers. The mixes (an SM2
+issuer certifying an ES256 key, and the other way round) are the fault scenarios'.
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ from terminals_sim.card import Card, card_id_for, make_ssn
 from terminals_sim.cityconf import CityConfig
 from terminals_sim.ecard import Alg, Issuer, Phone, PrivateKey
 from terminals_sim.keyset import SimKeys
+from terminals_sim.sm2keys import ORDER as SM2_ORDER
+from terminals_sim.sm2keys import Sm2PrivateKey
 
-__all__ = ["Category", "Holder", "Population", "age_on"]
+__all__ = ["Category", "Holder", "Population", "age_on", "has_sm2_issuer"]
 
 Carriers = Literal["card", "ecard", "both"]
 
@@ -119,16 +126,31 @@ def _device_key(alg: Alg, seed: bytes) -> PrivateKey:
     """A device key derived from seed bytes, so a seeded population is reproducible."""
     if alg == "EdDSA":
         return Ed25519PrivateKey.from_private_bytes(seed)
+    if alg == "SM2":  # a scalar in [1, n-2]: SM2 signing needs 1 + d invertible
+        scalar = int.from_bytes(seed, "big") % (SM2_ORDER - 2) + 1
+        return Sm2PrivateKey.from_bytes(scalar.to_bytes(32, "big"))
     scalar = int.from_bytes(seed, "big") % (_P256_ORDER - 1) + 1
     return ec.derive_private_key(scalar, ec.SECP256R1())
+
+
+def has_sm2_issuer(keys: SimKeys) -> bool:
+    """Whether the key set can issue SM2 e-cards."""
+    return any(i.alg == "SM2" for i in keys.issuers)
 
 
 class Population:
     """A factory of holders sharing one seeded random source and one key set."""
 
     def __init__(self, keys: SimKeys, city: CityConfig, *, seed: int,
-                 today: dt.date | None = None, now: int | None = None) -> None:
+                 today: dt.date | None = None, now: int | None = None,
+                 sm2_share: float = 0.0) -> None:
+        if not 0 <= sm2_share <= 1:
+            raise ValueError(f"the SM2 share is from 0 to 1, got {sm2_share:g}")
+        if sm2_share > 0 and not has_sm2_issuer(keys):
+            raise ValueError("an SM2 share needs an SM2 issuer key in the key set "
+                             "(`python -m validator keys init` writes one)")
         self.keys, self.city, self.seed = keys, city, seed
+        self.sm2_share = sm2_share
         self.rng = random.Random(seed)
         self.now = int(time.time()) if now is None else now
         self.today = today or city.local(self.now).date()
@@ -140,9 +162,11 @@ class Population:
 
     def make(self, *, age: int, resident: bool = True, carriers: Carriers = "both",
              categories: tuple[Category, ...] = (), lost_cards: int = 0,
-             blocked: bool = False, region: str | None = None) -> Holder:
+             blocked: bool = False, region: str | None = None,
+             sm2: bool | None = None) -> Holder:
         """A new holder aged `age` today, personalised with the requested carriers.
 
+        `sm2`: an all-SM2 e-card (True), none (False), or drawn by `sm2_share` (None).
         A carrier the key set cannot make (a card for a region without a master key, an
         e-card without an issuer key) raises `LookupError`.
         """
@@ -159,15 +183,25 @@ class Population:
         else:
             holder.card_no = self._new_card_no()
         if carriers in ("ecard", "both"):
-            if not self.keys.issuers:
-                raise LookupError("the key set has no issuer private key: no e-cards")
-            issuer = self.rng.choice(self.keys.issuers)
-            alg: Alg = self.rng.choice(("ES256", "EdDSA"))
-            iat = self.now - self.rng.randrange(3600, 20 * 86400)
-            holder._issue = (issuer, self.rng.randbytes(32), alg, iat)
+            holder._issue = self._issue(sm2)
             holder.has_ecard = True
         self.holders.append(holder)
         return holder
+
+    def _issue(self, sm2: bool | None) -> tuple[Issuer, bytes, Alg, int]:
+        """Issuer, device-key seed, device algorithm and issue time of a new e-card."""
+        if not self.keys.issuers:
+            raise LookupError("the key set has no issuer private key: no e-cards")
+        if sm2 is None:  # no draw at share 0, so such a population spends no randomness
+            sm2 = self.sm2_share > 0 and self.rng.random() < self.sm2_share
+        national = [i for i in self.keys.issuers if i.alg == "SM2"]
+        if sm2 and not national:
+            raise LookupError("the key set has no SM2 issuer private key: no SM2 e-cards")
+        others = [i for i in self.keys.issuers if i.alg != "SM2"] or national
+        issuer = self.rng.choice(national if sm2 else others)
+        alg: Alg = "SM2" if sm2 else self.rng.choice(("ES256", "EdDSA"))
+        iat = self.now - self.rng.randrange(3600, 20 * 86400)
+        return issuer, self.rng.randbytes(32), alg, iat
 
     def _card_region(self, resident: bool, home: str) -> str:
         """发卡地: the city for residents; a visitor's home prefecture (xxxx00)."""

@@ -28,6 +28,7 @@ EARLY_OK_S = 28  # §2 allows gen_time up to 30 s ahead of the server's clock
 OLD_OK_S = 55  # ... and up to 60 s behind it; a few seconds spare for the round trip
 PARALLEL_FROM = 4000  # below this, a process pool costs more to start than it saves
 BUILD_COST_S = 160e-6  # one QR on one core, to estimate how long a pre-build takes
+SM2_BUILD_COST_S = 500e-6  # one all-SM2 QR: GmSSL's SM2 signature is the dearer part
 
 
 def _phone_from(level1: bytes, key: bytes, alg: Alg) -> Phone:
@@ -44,10 +45,12 @@ def build_qrs(level1: bytes, key: bytes, alg: Alg, gen_time: int, count: int) ->
     return [phone.qr(gen_time) for _ in range(count)]
 
 
-def estimate_build_s(total: int, workers: int) -> float:
-    """Roughly how long `prebuild` of `total` codes takes (to place the windows)."""
+def estimate_build_s(total: int, workers: int, sm2_share: float = 0.0) -> float:
+    """Roughly how long `prebuild` of `total` codes takes (to place the windows), when
+    `sm2_share` of them are SM2."""
     cores = workers if total >= PARALLEL_FROM else 1
-    return total * BUILD_COST_S / max(cores, 1) * 1.3 + 0.5
+    each = BUILD_COST_S * (1 - sm2_share) + SM2_BUILD_COST_S * sm2_share
+    return total * each / max(cores, 1) * 1.3 + 0.5
 
 
 class QrPool:

@@ -7,8 +7,10 @@
 A run draws a fresh cast (its seed is in the notes; pass `seed` to repeat one), loads
 its registry and block list when it can (operator API with `admin_token`, or the
 validator CLI with a persistent `store_url`), then runs, in order: normal traffic
-(`normal.py`), credential faults (`faults.py`), request faults (`wire_faults.py`) and
-last the capacity scenario (`capacity.py`), which fills a spot for the rest of the day.
+(`normal.py`), credential faults (`faults.py`, `sm2_faults.py`), request faults
+(`wire_faults.py`) and last the capacity scenario (`capacity.py`), which fills a spot
+for the rest of the day. When the key set has an SM2 issuer, `SM2_SHARE` of the cast's
+crowd carries all-SM2 e-cards (protocol §2.1).
 """
 
 from __future__ import annotations
@@ -31,13 +33,15 @@ from terminals_sim.loader import LoadError, register
 from terminals_sim.netguard import require_loopback
 from terminals_sim.normal import NORMAL
 from terminals_sim.oracle import Oracle
-from terminals_sim.population import Population
+from terminals_sim.population import Population, has_sm2_issuer
+from terminals_sim.sm2_faults import SM2_FAULTS
 from terminals_sim.terminals import Fleet
 from terminals_sim.wire_faults import WIRE_FAULTS
 
 __all__ = ["ALL", "ScenarioReport", "run_scenarios", "run_scenarios_sync"]
 
-ALL: tuple[Scenario, ...] = NORMAL + CREDENTIAL_FAULTS + WIRE_FAULTS + CAPACITY
+SM2_SHARE = 0.15  # of e-card holders in the cast's crowd (protocol §2.1)
+ALL: tuple[Scenario, ...] = NORMAL + CREDENTIAL_FAULTS + SM2_FAULTS + WIRE_FAULTS + CAPACITY
 
 
 async def run_scenarios(base_url: str, keys_dir: Path, config_dir: Path,
@@ -57,7 +61,9 @@ async def run_scenarios(base_url: str, keys_dir: Path, config_dir: Path,
         raise ValueError(f"unknown scenarios: {sorted(unknown)}; known: {[s.name for s in ALL]}")
     keys, city = load_sim_keys(keys_dir), load_city_config(config_dir)
     seed = secrets.randbits(32) if seed is None else seed
-    population = Population(keys, city, seed=seed)
+    # the realistic mix with some all-SM2 e-cards, when the key set can issue them
+    population = Population(keys, city, seed=seed,
+                            sm2_share=SM2_SHARE if has_sm2_issuer(keys) else 0.0)
     cast = build_cast(population)
     report = ScenarioReport(notes=[f"seed {seed}"])
     connector = aiohttp.TCPConnector(limit=32)

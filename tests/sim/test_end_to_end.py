@@ -98,6 +98,30 @@ async def test_scenarios_without_registry(service: Service) -> None:
     assert len(report.checks) > 150
 
 
+async def test_sm2_faults_get_their_reasons_from_the_service(service: Service) -> None:
+    """`keys init` writes an SM2 issuer, so the SM2 codes (protocol §2.1) are all sent:
+    forged, tampered, off-curve, without Z_A, with the empty ID, r = 0, s = n."""
+    report = await run_scenarios(service.url, service.keys_dir, service.config_dir,
+                                 only=["sm2_faults"])
+    assert report.ok, report.text()
+    steps = {c.step: c for c in report.checks}
+    expected = {
+        "all-sm2": "accept", "sm2-issuer-es256-device": "accept",
+        "es256-issuer-sm2-device": "accept",
+        "forged-sm2-issuer": "bad_signature", "forged-sm2-device": "bad_signature",
+        "tampered-sm2-level1": "bad_signature", "tampered-sm2-level2": "bad_signature",
+        "sm2-issuer-without-za": "bad_signature", "sm2-device-without-za": "bad_signature",
+        "sm2-issuer-empty-id": "bad_signature", "sm2-device-empty-id": "bad_signature",
+        "sm2-r-zero": "bad_signature", "sm2-s-n": "bad_signature",
+        "sm2-device-off-curve": "malformed_credential",
+        "sm2-device-off-curve-forged-issuer": "malformed_credential",
+        "sm2-without-za-and-expired": "bad_signature",
+    }
+    for step, answer in expected.items():
+        body = steps[step].response
+        assert answer in (body.get("decision"), body.get("reason")), (step, body)
+
+
 async def test_scenarios_with_operator_api(service: Service) -> None:
     report = await run_scenarios(service.url, service.keys_dir, service.config_dir,
                                  admin_token=service.admin_token,
@@ -113,7 +137,7 @@ async def test_load_run_writes_its_report(service: Service, tmp_path: Path) -> N
         url=service.url, terminal_url=service.terminal_url, keys_dir=service.keys_dir,
         config_dir=service.config_dir, rate=150,
         duration_s=2, terminals=40, scenario="mixed", out_dir=tmp_path, population=300,
-        fault_share=0.05, progress=False))
+        fault_share=0.05, progress=False, sm2_share=0.3))
     assert doc["mismatches"] == 0, doc["mismatch_samples"]
     assert doc["errors"] == {}
     assert doc["scheduled"] == doc["answered"] == 300

@@ -42,6 +42,9 @@ def _load(url: str, keys: Path, *extra: str) -> list[str]:
     (["--faults", "1.5"], "--faults is a share from 0 to below 1, got 1.5"),
     (["--p99-budget-ms", "0"], "--p99-budget-ms must be a positive number, got 0"),
     (["--rate", "0.5", "--duration", "1"], "must make at least one request"),
+    (["--sm2-share", "1.5"], "--sm2-share is a share from 0 to 1, got 1.5"),
+    # protocol §2.1: SM2 e-cards need an SM2 issuer, which this key set does not have
+    (["--sm2-share", "0.2"], "an SM2 share needs an SM2 issuer key in the key set"),
 ])
 def test_bad_options_are_refused_before_anything_is_sent(
         listener: socket.socket, keyset_dir: Path, capsys: pytest.CaptureFixture[str],

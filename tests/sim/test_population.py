@@ -143,3 +143,39 @@ def test_exports(keys: SimKeys, city: CityConfig, tmp_path: Path) -> None:
     registry, block_file = write_exports(holders, tmp_path / "out")
     assert len(registry.read_text().splitlines()) == len(lines)
     assert len(block_file.read_text().splitlines()) == len(blocks)
+
+
+def _ecard_algs(h: Holder) -> tuple[str, str]:
+    """(issuer alg, device alg) of the holder's e-card, read from the QR's headers."""
+    outer = cbor2.loads(base45.b45decode(h.phone.qr(NOW)[6:])).value
+    inner = cbor2.loads(cbor2.loads(outer[2])[1]).value
+    names = {-7: "ES256", -8: "EdDSA", -65700: "SM2"}
+    return names[cbor2.loads(inner[0])[1]], names[cbor2.loads(outer[0])[1]]
+
+
+def test_a_share_of_ecards_is_sm2_on_both_levels(sm2_keys: SimKeys, city: CityConfig) -> None:
+    holders = Population(sm2_keys, city, seed=8, today=TODAY, now=NOW,
+                         sm2_share=0.3).generate(1000)
+    algs = [_ecard_algs(h) for h in holders if h.has_ecard]
+    sm2 = [a for a in algs if "SM2" in a]
+    assert all(a == ("SM2", "SM2") for a in sm2)  # never a mix: an all-SM2 e-card or none
+    assert 0.25 < len(sm2) / len(algs) < 0.35, len(sm2) / len(algs)
+    again = Population(sm2_keys, city, seed=8, today=TODAY, now=NOW,
+                       sm2_share=0.3).generate(1000)
+    pairs = [(a, b) for a, b in zip(holders, again, strict=True) if a.has_ecard][:40]
+    assert [a.phone.device_private_key.public_key() for a, _ in pairs] == \
+        [b.phone.device_private_key.public_key() for _, b in pairs]
+
+
+def test_no_sm2_share_no_sm2_ecard(sm2_keys: SimKeys, city: CityConfig) -> None:
+    holders = Population(sm2_keys, city, seed=9, today=TODAY, now=NOW).generate(300)
+    assert not [h for h in holders if h.has_ecard and "SM2" in _ecard_algs(h)]
+
+
+def test_an_sm2_share_needs_an_sm2_issuer_and_a_share(keys: SimKeys, sm2_keys: SimKeys,
+                                                      city: CityConfig) -> None:
+    with pytest.raises(ValueError, match="needs an SM2 issuer"):
+        Population(keys, city, seed=1, sm2_share=0.1)
+    for share in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="from 0 to 1"):
+            Population(sm2_keys, city, seed=1, sm2_share=share)

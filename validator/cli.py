@@ -1,4 +1,10 @@
-"""The command line (protocol §7): `python -m validator keys|serve|holders|blocks|settlement`."""
+"""The command line (protocol §7): `python -m validator keys|serve|holders|blocks|settlement`.
+
+Input is checked by the same code as the operator API's (`validator.holders.changes`,
+`validator.holders.registry`, `validator.ledger.settlement`), so a command refuses
+what the API refuses, for the same reason. A refusal is one line `error: ...` on
+stderr and exit status 2, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,6 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import re
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -18,14 +23,18 @@ from pydantic import ValidationError
 from validator.audit import CLI
 from validator.config import ConfigError, load_config
 from validator.holders import changes
-from validator.holders.ref import is_holder_ref
 from validator.holders.registry import InvalidHolder, parse_date
 from validator.keygen import add_card_master_key, init_keyset
 from validator.keyset import KeySetError, load_keyset
-from validator.ledger.settlement import settle
+from validator.ledger.settlement import InvalidOperator, parse_operator, settle
+from validator.ports import PortUnavailable, check
 from validator.settings import Settings
 from validator.state import StoreUrlError, open_store
-from validator.state.store import Block, Store, StoreUnavailable
+from validator.state.store import Store, StoreUnavailable
+
+FILE_CHUNK_BYTES = 64 * 1024
+# The API's field names, as the options that carry them here are called.
+_OPTION_OF_FIELD = {"until": "--until", "reason": "--reason", "operator": "--operator"}
 
 
 class UsageError(Exception):
@@ -39,8 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.run(args)
         return result
     except (UsageError, ConfigError, KeySetError, StoreUrlError, StoreUnavailable,
-            InvalidHolder) as exc:
+            PortUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (InvalidHolder, InvalidOperator) as exc:  # the API's message, its field an option
+        field, sep, rest = str(exc).partition(": ")
+        print(f"error: {_OPTION_OF_FIELD.get(field, field)}{sep}{rest}", file=sys.stderr)
         return 2
 
 
@@ -81,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="event loop; auto = uvloop when installed")
     s.set_defaults(run=_serve)
 
+    c = sub.add_parser("check-ports", help="exit 2, naming the port, if serve could not "
+                                          "listen on these ports (`make run` asks first)")
+    c.add_argument("--host", default="127.0.0.1")
+    c.add_argument("--port", type=int, default=8080)
+    c.add_argument("--terminal-port", type=int, default=None, metavar="N")
+    c.set_defaults(run=_check_ports)
+
     h = sub.add_parser("holders", help="eligibility registry").add_subparsers(required=True)
     k = h.add_parser("load", help="load NDJSON lines {ssn|holder_ref, categories}")
     k.add_argument("file", type=Path)
@@ -94,8 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("kind", choices=["card", "holder"])
     b.add_argument("ident", metavar="ID")
     b.add_argument("--reason")
-    b.add_argument("--until", help="YYYY-MM-DD, inclusive")
+    b.add_argument("--until", help="YYYY-MM-DD, inclusive; not before today")
     b.add_argument("--store", required=True)
+    b.add_argument("--config", type=Path, default=Path("config"),
+                   help="for the city's date today, which --until may not be before")
     b.set_defaults(run=_blocks)
 
     r = sub.add_parser("settlement", help="a local day's settlement report, from the ledger")
@@ -108,8 +130,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _folder(path: Path, option: str, needed_for: str = "") -> Path:
+    """`path` if it is a folder; else a refusal naming the option that gave it."""
+    if not path.is_dir():
+        raise UsageError(f"{option} {path}: " + ("not a folder" if path.exists()
+                                                 else "no such folder") + needed_for)
+    return path
+
+
 def _keys_init(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_config(_folder(args.config, "--config"))
     tokens = init_keyset(args.dir, region=config.city.region, terminal_ids=config.terminals)
     print(f"key set written to {args.dir}")
     print("operator tokens (shown once, store them now):")
@@ -132,7 +162,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and args.store == "memory":
         raise UsageError("--store memory lives in one process: --workers needs redis://")
     try:
-        settings = Settings(config_dir=args.config, keys_dir=args.keys, store_url=args.store,
+        settings = Settings(config_dir=_folder(args.config, "--config"),
+                            keys_dir=_folder(args.keys, "--keys"), store_url=args.store,
                             host=args.host, port=args.port, terminal_port=args.terminal_port,
                             access_log=args.access_log, dashboard=not args.no_dashboard,
                             ledger_retention_days=args.ledger_retention_days)
@@ -143,30 +174,41 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(settings, workers=args.workers, loop=args.loop)
 
 
+def _check_ports(args: argparse.Namespace) -> int:
+    """`serve`'s own port check, alone: for scripts that start it, `make run` first."""
+    check(args.host, {"--port": args.port, "--terminal-port": args.terminal_port})
+    return 0
+
+
 async def _persistent_store(url: str) -> Store:
     if url == "memory":
         raise UsageError("the memory store lives inside a running service; "
                          "use --store redis://HOST:PORT/DB")
-    return await open_store(url)
+    try:
+        return await open_store(url)
+    except ValueError as exc:  # StoreUrlError, or a URL redis-py cannot take apart
+        raise StoreUrlError(str(exc) if isinstance(exc, StoreUrlError)
+                            else f"--store {url!r}: {exc}") from None
 
 
 def _holders_load(args: argparse.Namespace) -> int:
-    keys = load_keyset(args.keys)
-    engine = load_config(args.config).engine
+    """`holders:import` from a file: the same parser, the same line limit, one report."""
+    keys = load_keyset(_folder(args.keys, "--keys"))
+    engine = load_config(_folder(args.config, "--config")).engine
     if not args.file.is_file():
         raise UsageError(f"{args.file}: no such file")
 
-    async def lines() -> AsyncIterator[bytes]:
+    async def chunks() -> AsyncIterator[bytes]:
         with args.file.open("rb") as f:
-            for line in f:
-                yield line
+            while chunk := f.read(FILE_CHUNK_BYTES):
+                yield chunk
 
     async def run() -> int:
         store = await _persistent_store(args.store)
         try:
-            today = engine.local_date(dt.datetime.now(dt.UTC).timestamp())
-            report = await changes.import_holders(store, CLI, lines(), keys.pepper, today,
-                                          time.time())
+            today = engine.local_date(time.time())
+            report = await changes.import_holders(store, CLI, chunks(), keys.pepper, today,
+                                                  time.time())
         finally:
             await store.close()
         print(f"created {report.created}, updated {report.updated}, "
@@ -179,22 +221,32 @@ def _holders_load(args: argparse.Namespace) -> int:
 
 
 def _blocks(args: argparse.Namespace) -> int:
-    if args.kind == "holder" and not is_holder_ref(args.ident):
-        raise UsageError("a holder is named by its holder_ref (32 lowercase hex)")
-    until = parse_date(args.until, "--until") if args.until else None
+    """`PUT|DELETE /v1/admin/blocked-{cards,holders}/ID`, with the API's own checks."""
+    ident = changes.parse_block_id(args.kind, args.ident)
+    block = None
+    if args.action == "add":
+        body = {k: v for k, v in (("reason", args.reason), ("until", args.until))
+                if v is not None}
+        # The city's date, as the API's: only an --until needs it (and the config).
+        config = (_folder(args.config, "--config", " (the city's date, for --until)")
+                  if args.until is not None else None)
+        today = (load_config(config).engine.local_date(time.time()) if config is not None
+                 else dt.date.min)
+        block = changes.parse_block(body, today)
+    elif args.reason is not None or args.until is not None:
+        raise UsageError("--reason and --until go with `blocks add`")
 
     async def run() -> int:
         store = await _persistent_store(args.store)
-        now = dt.datetime.now(dt.UTC).timestamp()
+        now = time.time()
         try:
             # Through `changes`, so the audit log records the change (who = "cli").
-            if args.action == "add":
-                old = await changes.put_block(store, CLI, args.kind, args.ident,
-                                              Block(args.reason, until), now)
-                print(f"{args.kind} {args.ident} blocked" + (" (updated)" if old else ""))
+            if block is not None:
+                old = await changes.put_block(store, CLI, args.kind, ident, block, now)
+                print(f"{args.kind} {ident} blocked" + (" (updated)" if old else ""))
                 return 0
-            removed = await changes.delete_block(store, CLI, args.kind, args.ident, now)
-            print(f"{args.kind} {args.ident} " + ("unblocked" if removed else "was not blocked"))
+            removed = await changes.delete_block(store, CLI, args.kind, ident, now)
+            print(f"{args.kind} {ident} " + ("unblocked" if removed else "was not blocked"))
             return 0 if removed else 1
         finally:
             await store.close()
@@ -204,18 +256,17 @@ def _blocks(args: argparse.Namespace) -> int:
 
 def _settlement(args: argparse.Namespace) -> int:
     """The same report as `GET /v1/settlement`: JSON (as the API answers) or CSV."""
-    day = parse_date(args.date, "--date") if re.fullmatch(r"[0-9-]{10}", args.date) else None
-    if day is None:
-        raise UsageError(f"--date {args.date!r}: expected YYYY-MM-DD")
-    operators = {o.id for o in load_config(args.config).city.operators}
-    if args.operator is not None and args.operator not in operators:
+    day = parse_date(args.date, "--date")
+    operator = None if args.operator is None else parse_operator(args.operator)
+    operators = {o.id for o in load_config(_folder(args.config, "--config")).city.operators}
+    if operator is not None and operator not in operators:
         # Not an error: a past day may name an operator the city has since dropped.
-        print(f"warning: {args.operator} is not an operator of {args.config}", file=sys.stderr)
+        print(f"warning: {operator} is not an operator of {args.config}", file=sys.stderr)
 
     async def run() -> int:
         store = await _persistent_store(args.store)
         try:
-            report = await settle(store, day, args.operator)
+            report = await settle(store, day, operator)
         finally:
             await store.close()
         if args.csv:

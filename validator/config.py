@@ -35,6 +35,7 @@ CITY_FILE = "city.toml"
 CALENDAR_FILE = "calendar.toml"
 POLICY_FILE = "policy.toml"
 TERMINALS_FILE = "terminals.toml"
+FILES = (CITY_FILE, CALENDAR_FILE, POLICY_FILE, TERMINALS_FILE)
 
 _M = TypeVar("_M", bound=pydantic.BaseModel)
 
@@ -69,6 +70,7 @@ class Config:
 
 def load_config(config_dir: Path) -> Config:
     """Read and check `config_dir`. Raises `ConfigError`."""
+    _check_folder(config_dir)
     city = _load(config_dir, CITY_FILE, City.model_validate)
     calendar = Calendar.from_config(_load(config_dir, CALENDAR_FILE, CalendarConfig.model_validate))
     policy = _load(config_dir, POLICY_FILE, Policy.model_validate)
@@ -86,6 +88,17 @@ def load_config(config_dir: Path) -> Config:
         terminals={t.id: t for t in registry.terminals},
         engine=PolicyEngine(city, calendar, policy),
     )
+
+
+def _check_folder(config_dir: Path) -> None:
+    """A missing folder, or files missing from it, named in one line."""
+    if not config_dir.is_dir():
+        raise ConfigError(str(config_dir), [Problem(
+            "", f"no such configuration folder (one holds {', '.join(FILES)})")])
+    missing = [name for name in FILES if not (config_dir / name).exists()]
+    if missing:
+        raise ConfigError(missing[0], [Problem(
+            "", f"cannot read: not in {config_dir} (missing there: {', '.join(missing)})")])
 
 
 def load_policy_json(obj: object) -> Policy:

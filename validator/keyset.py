@@ -55,6 +55,9 @@ class KeySet:
 
 def load_keyset(directory: Path) -> KeySet:
     """Read and check every file of the key set in `directory`."""
+    if not directory.exists():
+        raise KeySetError(f"{directory}: no such key set folder "
+                          f"(`python -m validator keys init {directory}` makes one)")
     if not directory.is_dir():
         raise KeySetError(f"{directory}: not a key set folder")
     try:

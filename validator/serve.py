@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import multiprocessing
@@ -38,8 +39,14 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
 from typing import Literal
+from urllib.parse import urlsplit
 
+from validator import ports
+from validator.config import load_config
+from validator.keyset import load_keyset
 from validator.settings import Settings
+from validator.state import StoreUrlError, open_store
+from validator.state.store import StoreUnavailable
 
 __all__ = ["EventLoop", "serve"]
 
@@ -53,13 +60,20 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 def serve(settings: Settings, *, workers: int = 1, loop: EventLoop = "auto") -> int:
-    """Serve until SIGINT/SIGTERM; the exit status (0, or 1 if a worker died)."""
+    """Serve until SIGINT/SIGTERM; the exit status (0, or 1 if a worker died).
+
+    What a person can get wrong is refused before anything starts, by `ConfigError`,
+    `KeySetError`, `StoreUrlError` or `ports.PortUnavailable`, each one line naming
+    what to fix. An unreachable store is only warned about: the service starts, answers
+    503 (and /readyz not ready) until the store is back, and then recovers by itself.
+    """
     if workers < 1:
         raise ValueError("workers must be at least 1")
     if workers > 1 and settings.store_url == "memory":
         raise ValueError("the memory store lives in one process: several workers need Redis")
+    _preflight(settings)
     if workers == 1:
-        run_worker(settings, loop=loop, reuse_port=False, metrics_dir=None)
+        _serve_here(settings, loop)
         return 0
     if settings.port == 0:  # every worker must bind the same port: choose it here
         settings = settings.model_copy(update={"port": _free_port(settings.host)})
@@ -77,6 +91,56 @@ def serve(settings: Settings, *, workers: int = 1, loop: EventLoop = "auto") -> 
         if own_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
             del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def _preflight(settings: Settings) -> None:
+    """Check what start-up would trip on, in this process, before any worker exists."""
+    load_config(settings.config_dir)  # a worker loads them again; a mistake is told here
+    load_keyset(settings.keys_dir)
+    ports.check(settings.host, _ports(settings))
+    problem = asyncio.run(_store_problem(settings.store_url))
+    if problem is not None:
+        log.warning("store %s unreachable (%s): serving anyway, answering 503 until it "
+                    "is back", _shown(settings.store_url), problem)
+
+
+def _ports(settings: Settings) -> dict[str, int | None]:
+    return {"--port": settings.port, "--terminal-port": settings.terminal_port}
+
+
+async def _store_problem(url: str) -> str | None:
+    """Why the store at `url` does not answer now; None if it does."""
+    try:
+        store = await open_store(url)
+    except ValueError as exc:  # a URL redis-py cannot take apart, e.g. a port of letters
+        raise StoreUrlError(f"--store {_shown(url)}: {exc}") from None
+    try:
+        await store.ping()
+    except StoreUnavailable as exc:
+        return str(exc)
+    finally:
+        await store.close()
+    return None
+
+
+def _shown(url: str) -> str:
+    """`url` without its password, to be logged."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _serve_here(settings: Settings, loop: EventLoop) -> None:
+    try:
+        run_worker(settings, loop=loop, reuse_port=False, metrics_dir=None)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        # Taken since `_preflight` looked: name the port all the same.
+        ports.check(settings.host, _ports(settings))
+        raise ports.PortUnavailable(f"--port {settings.port}: address already in use") from None
 
 
 def run_worker(

@@ -247,5 +247,5 @@ def test_holders_load_and_blocks_against_redis(tmp_path: Path, redis_url: str) -
     missing = run_cli("blocks", "remove", "card", "A12345678", "--store", redis_url,
                       check=False)
     assert missing.returncode == 1
-    memory = run_cli("blocks", "add", "card", "A1", "--store", "memory", check=False)
+    memory = run_cli("blocks", "add", "card", "A12345678", "--store", "memory", check=False)
     assert memory.returncode == 2 and "redis://" in memory.stderr

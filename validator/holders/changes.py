@@ -5,6 +5,10 @@ functions, so that every change leaves the same audit entry (`validator.audit`)
 whoever made it. A change reaches the store at once and the decision pipeline reads
 status afresh for every scan, so a block applies from the very next scan.
 
+Their input is checked here too (`parse_block_id`, `parse_block`, the NDJSON of
+`import_holders`): the API and the command line refuse the same input with the same
+message, since there is one validator, not two.
+
 The audit log shows values as the API does: categories as `[{"code", "grade"?,
 "until"?}]`, a block as `{"reason", "until"}`; `null` stands for "none".
 """
@@ -18,12 +22,14 @@ from typing import Any
 
 from validator import audit
 from validator.audit import Actor
+from validator.holders import ndjson
 from validator.holders.registry import (
     ImportReport,
     InvalidHolder,
     category_json,
     import_ndjson,
     parse_date,
+    parse_holder_ref,
 )
 from validator.policy.types import Category
 from validator.state.store import Block, BlockKind, OperatorStore
@@ -37,6 +43,7 @@ __all__ = [
     "import_holders",
     "is_card_no",
     "parse_block",
+    "parse_block_id",
     "put_block",
     "put_holder",
 ]
@@ -47,6 +54,15 @@ _CARD_NO = re.compile(r"[A-Z0-9]{9}")  # protocol §3
 
 def is_card_no(value: str) -> bool:
     return _CARD_NO.fullmatch(value) is not None
+
+
+def parse_block_id(kind: BlockKind, ident: str) -> str:
+    """A card number (protocol §3) or a holder_ref, as a block list names its entries."""
+    if kind == "holder":
+        return parse_holder_ref(ident)
+    if not is_card_no(ident):
+        raise InvalidHolder("card_no: expected 9 characters of [A-Z0-9]")
+    return ident
 
 
 def categories_json(categories: tuple[Category, ...]) -> list[dict[str, Any]]:
@@ -113,17 +129,23 @@ async def delete_holder(
 
 
 async def import_holders(
-    store: OperatorStore, actor: Actor, lines: AsyncIterable[bytes], pepper: bytes,
+    store: OperatorStore, actor: Actor, chunks: AsyncIterable[bytes], pepper: bytes,
     today: dt.date,
     now: float,
 ) -> ImportReport:
     """Apply an NDJSON import (`registry.import_ndjson`) and audit it as one entry.
 
+    `chunks` is the raw NDJSON, cut anywhere (`ndjson.lines` splits it, in bounded
+    memory); a line longer than `ndjson.MAX_LINE_BYTES` is rejected as such.
+
     A bulk import is one operator action over up to hundreds of thousands of holders:
     its entry records the counts, not every holder's old and new value, which would
     copy the whole registry into the log at every periodic sync.
     """
-    report = await import_ndjson(lines, store, pepper, today)
+    too_long: set[int] = set()
+    report = await import_ndjson(ndjson.lines(chunks, too_long), store, pepper, today)
+    report.rejected = [(n, ndjson.TOO_LONG if n in too_long else error)
+                       for n, error in report.rejected]
     await audit.append(store, actor, "holder.import", "holders", None, {
         "created": report.created, "updated": report.updated,
         "rejected": len(report.rejected), "blank": report.blank,

@@ -53,6 +53,13 @@ def parse_date(value: object, where: str) -> dt.date:
         raise InvalidHolder(f"{where}: {value!r} is not a real date") from None
 
 
+def parse_holder_ref(value: object) -> str:
+    """A `holder_ref` as the operator API and the command line take it."""
+    if not isinstance(value, str) or not is_holder_ref(value):
+        raise InvalidHolder("holder_ref: expected 32 lowercase hex characters")
+    return value
+
+
 def parse_categories(value: object) -> tuple[Category, ...]:
     """Registry categories from JSON: [{"code", "grade"?, "until"?}, ...]."""
     if not isinstance(value, list):
@@ -106,10 +113,7 @@ def parse_holder_line(
         raise InvalidHolder("categories: required")
     categories = parse_categories(doc["categories"])
     if has_ref:
-        ref = doc["holder_ref"]
-        if not isinstance(ref, str) or not is_holder_ref(ref):
-            raise InvalidHolder("holder_ref: expected 32 lowercase hex characters")
-        return ref, categories
+        return parse_holder_ref(doc["holder_ref"]), categories
     ssn = doc["ssn"]
     try:
         parse_ssn(ssn if isinstance(ssn, str) else "", today)

@@ -12,18 +12,36 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from validator.ledger.reading import day_records
 from validator.state.store import LedgerReader
 
-__all__ = ["CSV_COLUMNS", "Settlement", "SettlementRow", "settle"]
+__all__ = ["CSV_COLUMNS", "InvalidOperator", "Settlement", "SettlementRow", "parse_operator",
+           "settle"]
 
 CSV_COLUMNS = ("operator", "venue", "rule", "fare_class", "count", "standard_fen",
                "charged_fen", "concession_fen")
 
 _Key = tuple[str, str, str, str]  # operator, venue, rule, fare class
+_OPERATOR = re.compile(r"[A-Z0-9-]{3,40}")  # the operator id shape of city.toml
+
+
+class InvalidOperator(ValueError):
+    """An operator filter that cannot name an operator; the message is safe to show."""
+
+
+def parse_operator(value: str) -> str:
+    """The `operator` filter of a report, as the API and the command line take it.
+
+    Only its shape is checked: an operator that settled nothing that day, or that
+    city.toml no longer lists, gets an empty report, as past days outlive configuration.
+    """
+    if not _OPERATOR.fullmatch(value):
+        raise InvalidOperator("operator: expected an operator id, 3-40 characters of [A-Z0-9-]")
+    return value
 
 
 @dataclass(slots=True)

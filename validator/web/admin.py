@@ -7,14 +7,13 @@ settlement and the OpenAPI routes, so the composition root has one call to make.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
-from aiohttp import StreamReader, web
+from aiohttp import web
 
 from validator import audit
 from validator.holders import changes
-from validator.holders.ref import is_holder_ref
-from validator.holders.registry import InvalidHolder, parse_categories
+from validator.holders.registry import InvalidHolder, parse_categories, parse_holder_ref
 from validator.state.store import BlockKind
 from validator.web import blocks_api, openapi, policy_api, settlement_api
 from validator.web.appkeys import KEYSET, STORE
@@ -27,9 +26,7 @@ BLOCKED_CARD = "/v1/admin/blocked-cards/{card_no}"
 BLOCKED_HOLDER = "/v1/admin/blocked-holders/{holder_ref}"
 AUDIT = "/v1/admin/audit"
 
-MAX_LINE_BYTES = 64 * 1024  # an NDJSON line longer than this is rejected, not buffered
 _CHUNK_BYTES = 64 * 1024
-_TOO_LONG = b"\0"  # stands in for an over-long line: the parser rejects it, we relabel it
 DEFAULT_AUDIT_LIMIT = 100
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -59,10 +56,10 @@ def setup_routes(app: web.Application) -> None:
 
 
 def _holder_ref(request: web.Request) -> str:
-    ref = request.match_info["holder_ref"]
-    if not is_holder_ref(ref):
-        raise invalid("holder_ref: expected 32 lowercase hex characters")
-    return ref
+    try:
+        return parse_holder_ref(request.match_info["holder_ref"])
+    except InvalidHolder as exc:
+        raise invalid(str(exc)) from None
 
 
 async def get_holder(request: web.Request) -> web.Response:
@@ -105,48 +102,13 @@ async def delete_holder(request: web.Request) -> web.Response:
 
 
 async def import_holders(request: web.Request) -> web.Response:
-    """NDJSON of any size, read line by line as it arrives (never the whole body)."""
+    """NDJSON of any size, read as it arrives (never the whole body)."""
     actor = admin(request)
-    too_long: set[int] = set()
     report = await changes.import_holders(
-        request.app[STORE], actor, ndjson_lines(request.content, too_long),
+        request.app[STORE], actor, request.content.iter_chunked(_CHUNK_BYTES),
         request.app[KEYSET].pepper, today(request), now(request),
     )
-    report.rejected = [(n, f"line longer than {MAX_LINE_BYTES} bytes" if n in too_long else e)
-                       for n, e in report.rejected]
     return web.json_response(report.as_dict())
-
-
-async def ndjson_lines(content: StreamReader, too_long: set[int]) -> AsyncIterator[bytes]:
-    """The body's lines without their `\\n`, in bounded memory.
-
-    A line over MAX_LINE_BYTES is not buffered: it is skipped to its end, its number
-    added to `too_long` and a placeholder yielded, so the numbering stays right.
-    """
-    buffer = bytearray()
-    number, overflow = 0, False
-    async for chunk in content.iter_chunked(_CHUNK_BYTES):
-        start = 0
-        while (end := chunk.find(b"\n", start)) >= 0:
-            number += 1
-            if not overflow:
-                buffer += chunk[start:end]
-            overflow = overflow or len(buffer) > MAX_LINE_BYTES
-            if overflow:
-                too_long.add(number)
-            yield _TOO_LONG if overflow else bytes(buffer)
-            buffer.clear()
-            overflow, start = False, end + 1
-        if not overflow:
-            buffer += chunk[start:]
-            if len(buffer) > MAX_LINE_BYTES:
-                overflow = True
-                buffer.clear()
-    if buffer or overflow:  # a last line without its newline
-        number += 1
-        if overflow:
-            too_long.add(number)
-        yield _TOO_LONG if overflow else bytes(buffer)
 
 
 # --- block lists --------------------------------------------------------------------
@@ -156,12 +118,10 @@ def _block_handlers(kind: BlockKind, param: str) -> tuple[Handler, Handler, Hand
     """GET / PUT / DELETE for one block list; `param` names the path's id."""
 
     def ident_of(request: web.Request) -> str:
-        ident = request.match_info[param]
-        valid = changes.is_card_no(ident) if kind == "card" else is_holder_ref(ident)
-        if not valid:
-            raise invalid("card_no: expected 9 characters of [A-Z0-9]" if kind == "card"
-                          else "holder_ref: expected 32 lowercase hex characters")
-        return ident
+        try:
+            return changes.parse_block_id(kind, request.match_info[param])
+        except InvalidHolder as exc:
+            raise invalid(str(exc)) from None
 
     def not_found(ident: str) -> ApiError:
         return ApiError(404, "not_found", f"{kind} {ident} is not blocked")

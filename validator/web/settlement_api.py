@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 
-from validator.ledger.settlement import settle
+from validator.ledger.settlement import InvalidOperator, parse_operator, settle
 from validator.web.appkeys import STORE
 from validator.web.errors import invalid
 from validator.web.operator_request import query_date, viewer
 
 SETTLEMENT = "/v1/settlement"
-_OPERATOR = re.compile(r"[A-Z0-9-]{3,40}")  # the operator id shape of city.toml
 
 
 def setup_routes(app: web.Application) -> None:
@@ -28,8 +25,11 @@ async def get_settlement(request: web.Request) -> web.Response:
     viewer(request)
     day = query_date(request)
     operator = request.query.get("operator")
-    if operator is not None and not _OPERATOR.fullmatch(operator):
-        raise invalid("operator: expected an operator id, 3-40 characters of [A-Z0-9-]")
+    if operator is not None:
+        try:
+            operator = parse_operator(operator)
+        except InvalidOperator as exc:
+            raise invalid(str(exc)) from None
     report = await settle(request.app[STORE], day, operator)
     if "text/csv" in request.headers.get("Accept", ""):
         suffix = f"-{operator}" if operator else ""

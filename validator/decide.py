@@ -18,14 +18,25 @@ become more true within a local day, so a decision that relies on them needs no 
 ends, and the next scan is decided on them in one round trip. It also remembers which
 holders and cards have a registry entry or a block: their scans read first (two round
 trips instead of a failed guess and two more).
+
+An offline record's upload (protocol §8, `ValidationRequest.offline`) goes through the
+same pipeline with three differences: "now" is the terminal's decision time (every
+check, the policy and the day's usage are as of then; clock skew does not apply), a
+card tap's (card, counter) is spent like a QR nonce, and a token already spent is
+`offline_double_use` rather than a replay — while a lower counter than the card's
+highest is an upload that arrived out of order, not a clone. Its token and
+idempotency entry are kept until no upload can arrive any more. Day facts are not used
+(they are the server's today's).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from validator.clock import Clock
 
@@ -40,6 +51,8 @@ from validator.policy.engine import PolicyEngine
 from validator.policy.types import PolicyDecision, PolicyInput, Usage
 from validator.reasons import FRAUD_KINDS, Reason
 from validator.state.store import (
+    IDEMPOTENCY_TTL_S,
+    NONCE_TTL_S,
     Commit,
     Committed,
     DecisionStore,
@@ -58,8 +71,21 @@ DAY_FACTS_SIZE = 65_536  # holders remembered per kind of day fact (capped, ente
 
 
 @value
+class OfflineContext:
+    """What makes a request an offline record's upload: the terminal's own decision,
+    and how long the record's token and idempotency entry are kept (seconds)."""
+
+    terminal_decision: str  # "accept" | "deny"
+    terminal_reason: str
+    keep_s: int
+
+
+@value
 class ValidationRequest:
-    """A schema-valid, authenticated request; terminal facts come from the registry."""
+    """A schema-valid, authenticated request; terminal facts come from the registry.
+
+    With `offline`, `scanned_at` is the terminal's decision time, and the pipeline's
+    "now"."""
 
     terminal_id: str
     operator: str
@@ -70,6 +96,7 @@ class ValidationRequest:
     credential: Presented  # a kind registered in validator/credentials/kinds.py
     companion: bool
     body_sha256: str
+    offline: OfflineContext | None = None
 
 
 @value
@@ -118,11 +145,12 @@ class Decider:
         self._day_facts = _DayFacts(self._ride_cap)
 
     async def validate(self, req: ValidationRequest) -> Outcome:
-        now = self._clock.now()
+        offline = req.offline
+        now = self._clock.now() if offline is None else req.scanned_at.timestamp()
         local_now = self._engine.local_from_unix(now)  # the one conversion per validation
         today = local_now.date()
         txn_id = new_txn_id()
-        if abs(now - req.scanned_at.timestamp()) > CLOCK_SKEW_S:
+        if offline is None and abs(now - req.scanned_at.timestamp()) > CLOCK_SKEW_S:
             return await self._deny_early(req, txn_id, now, local_now, Reason.CLOCK_SKEW)
         try:
             verified = self._verify(req, now, today)
@@ -136,8 +164,12 @@ class Decider:
         # cover every fact the decision relied on (and `assume_no_status` the rest); if
         # one fails, read and decide. A holder or card seen with a registry entry or a
         # block (`known` is None) reads first.
-        known = None if req.companion else self._day_facts.known(
-            today, verified.holder_ref, verified.card_no, venue)
+        if req.companion:
+            known = None
+        elif offline is not None:
+            known = _EMPTY
+        else:
+            known = self._day_facts.known(today, verified.holder_ref, verified.card_no, venue)
         if known is not None:
             outcome = await self._attempt(req, verified, known, txn_id, now, local_now,
                                           speculative=True)
@@ -146,7 +178,7 @@ class Decider:
         query = SnapshotQuery(
             terminal_id=req.terminal_id, request_id=req.request_id, local_date=today,
             holder_ref=verified.holder_ref, card_no=verified.card_no,
-            card_id=verified.card_id, nonce=verified.nonce,
+            card_id=verified.card_id, nonce=_token(verified, offline),
             spot_id=venue.spot_id,
         )
         for _ in range(MAX_ATTEMPTS):
@@ -155,7 +187,9 @@ class Decider:
             self._observe("snapshot", time.perf_counter() - started)
             if snap.stored is not None:
                 return _served_again(snap.stored, req)
-            self._day_facts.learn(today, verified.holder_ref, verified.card_no, venue, snap)
+            if offline is None:
+                self._day_facts.learn(today, verified.holder_ref, verified.card_no, venue,
+                                      snap)
             outcome = await self._attempt(req, verified, snap, txn_id, now, local_now)
             if outcome is not None:
                 return outcome
@@ -205,20 +239,10 @@ class Decider:
     ) -> _Verdict:
         """Protocol §2 steps 7–9 / §3 from the counter on, then the policy."""
         today = local_now.date()
-        spend_nonce = raise_atc = False
-        if cred.atc is not None:  # a card tap: the counter
-            high = snap.atc_high
-            raise_atc = high is None or cred.atc > high
-            if cred.late_denial is not None:
-                return _Verdict(cred.late_denial, raise_atc=raise_atc)
-            if not raise_atc:
-                assert high is not None
-                reason = Reason.REPLAYED if cred.atc == high else Reason.CARD_CLONE_SUSPECTED
-                return _Verdict(reason)
-        else:  # a QR: its nonce
-            if snap.nonce_seen:
-                return _Verdict(Reason.REPLAYED)
-            spend_nonce = True
+        token = _token_verdict(cred, snap, offline=req.offline is not None)
+        if token.reason is not Reason.OK:
+            return token
+        spend_nonce, raise_atc = token.spend_nonce, token.raise_atc
         if snap.card_block is not None and snap.card_block.active_on(today):
             return _Verdict(Reason.CARD_BLOCKED, spend_nonce=spend_nonce, raise_atc=raise_atc)
         if snap.holder_block is not None and snap.holder_block.active_on(today):
@@ -262,7 +286,7 @@ class Decider:
             terminal_id=req.terminal_id, request_id=req.request_id,
             body_sha256=req.body_sha256, response=response, ledger=record.to_json(),
             local_date=today, holder_ref=cred.holder_ref,
-            nonce=cred.nonce if verdict.spend_nonce else None,
+            nonce=_token(cred, req.offline) if verdict.spend_nonce else None,
             card_id=cred.card_id if verdict.raise_atc else None,
             atc=cred.atc if verdict.raise_atc else None,
             concession_ride_cap=self._ride_cap if eff and eff.concession_ride else None,
@@ -274,6 +298,8 @@ class Decider:
             companion_ttl_s=self._companion_window_s,
             assume_no_status=speculative,
             card_no=cred.card_no if speculative else None,
+            nonce_ttl_s=_keep(req.offline, NONCE_TTL_S),
+            idempotency_ttl_s=_keep(req.offline, IDEMPOTENCY_TTL_S),
         )
 
     async def _deny_early(
@@ -287,6 +313,7 @@ class Decider:
             terminal_id=req.terminal_id, request_id=req.request_id,
             body_sha256=req.body_sha256, response=response, ledger=record.to_json(),
             local_date=local_now.date(),
+            idempotency_ttl_s=_keep(req.offline, IDEMPOTENCY_TTL_S),
         ))
         self._observe("commit", time.perf_counter() - started)
         if isinstance(result, Duplicate):
@@ -328,7 +355,19 @@ class Decider:
             amount_fen=fare.amount_fen if fare else None,
             standard_fen=self._venue_facts(req.venue).standard_fen,
             fraud=FRAUD_KINDS.get(verdict.reason),
+            **self._offline_fields(req.offline, fare is not None, verdict.reason),
         )
+
+    def _offline_fields(self, offline: OfflineContext | None, accepted: bool,
+                        reason: Reason) -> dict[str, Any]:
+        """An offline record's ledger fields: the terminal's decision beside ours."""
+        if offline is None:
+            return {}
+        ours = ("accept" if accepted else "deny", reason.value)
+        theirs = (offline.terminal_decision, offline.terminal_reason)
+        return {"mode": "offline", "terminal_decision": theirs[0],
+                "terminal_reason": theirs[1], "differs": ours != theirs,
+                "uploaded_at": self._engine.local_from_unix(self._clock.now()).isoformat()}
 
 
     def _venue_facts(self, venue: str) -> _VenueFacts:
@@ -432,6 +471,43 @@ class _DayFacts:
 
 def _ignore(op: str, seconds: float) -> None:
     pass
+
+
+def _token_verdict(cred: VerifiedCredential, snap: Snapshot, *, offline: bool) -> _Verdict:
+    """Protocol §2 step 7 / §3 step 6: a deny if the single-use token was used, else
+    `ok` with what the commit spends (a QR's nonce, a card's counter — and, for an
+    offline record, the card's (card, counter) token as a nonce too)."""
+    if cred.atc is None:  # a QR: its nonce
+        if snap.nonce_seen:
+            return _Verdict(Reason.OFFLINE_DOUBLE_USE if offline else Reason.REPLAYED)
+        return _Verdict(Reason.OK, spend_nonce=True)
+    high = snap.atc_high
+    raise_atc = high is None or cred.atc > high
+    if offline:
+        # Uploads arrive in any order: a lower counter is a tap made before the card's
+        # highest known one; a counter seen before (or the highest itself) is two uses.
+        if snap.nonce_seen or cred.atc == high:
+            return _Verdict(Reason.OFFLINE_DOUBLE_USE)
+        return _Verdict(cred.late_denial or Reason.OK, spend_nonce=True, raise_atc=raise_atc)
+    if cred.late_denial is not None:
+        return _Verdict(cred.late_denial, raise_atc=raise_atc)
+    if not raise_atc:
+        reason = Reason.REPLAYED if cred.atc == high else Reason.CARD_CLONE_SUSPECTED
+        return _Verdict(reason)
+    return _Verdict(Reason.OK, raise_atc=True)
+
+
+def _token(cred: VerifiedCredential, offline: OfflineContext | None) -> bytes | None:
+    """The nonce a decision spends: a QR's own; for an offline card tap, one made of
+    (card_id, counter), so a counter used on two terminals shows as a spent nonce."""
+    if offline is None or cred.nonce is not None or cred.card_id is None:
+        return cred.nonce
+    return hashlib.sha256(f"card|{cred.card_id}|{cred.atc}".encode()).digest()[:16]
+
+
+def _keep(offline: OfflineContext | None, live_s: int) -> int:
+    """A commit's TTL: the protocol's minimum, or an offline record's `keep_s`."""
+    return live_s if offline is None else offline.keep_s
 
 
 def _served_again(stored: StoredResponse, req: ValidationRequest) -> Outcome:

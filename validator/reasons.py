@@ -37,6 +37,9 @@ class Reason(StrEnum):
     CAPACITY_REACHED = "capacity_reached"
     ALREADY_ENTERED_TODAY = "already_entered_today"
     COMPANION_NOT_ALLOWED = "companion_not_allowed"
+    # an offline record's upload (protocol §8): its QR nonce or card counter was used
+    # on another terminal (or before) — one use settles, the others are this
+    OFFLINE_DOUBLE_USE = "offline_double_use"
 
 
 DENY_MESSAGES: dict[Reason, Message] = {
@@ -60,6 +63,7 @@ DENY_MESSAGES: dict[Reason, Message] = {
     Reason.CAPACITY_REACHED: Message("今日游客已满", "Daily capacity reached"),
     Reason.ALREADY_ENTERED_TODAY: Message("今日已优惠入园", "Already entered today"),
     Reason.COMPANION_NOT_ALLOWED: Message("不符合陪同优惠条件", "Companion not allowed"),
+    Reason.OFFLINE_DOUBLE_USE: Message("凭证已在其他终端使用", "Used on another terminal"),
 }
 
 # Reasons that are fraud signals (validator_fraud_signals_total{kind}).
@@ -70,4 +74,5 @@ FRAUD_KINDS: dict[Reason, str] = {
     Reason.HOLDER_BLOCKED: "blocked_holder",
     Reason.BAD_SIGNATURE: "bad_signature",
     Reason.CRYPTOGRAM_INVALID: "bad_cryptogram",
+    Reason.OFFLINE_DOUBLE_USE: "offline_double_use",
 }

@@ -51,6 +51,15 @@ class LedgerRecord:
     standard_fen: int | None = None  # the venue's standard fare, also on deny
     fraud: str | None = None  # fraud signal kind, if any
     schema: int = LEDGER_SCHEMA
+    # "online", or "offline": decided by the terminal alone and uploaded later
+    # (protocol §8); `decided_at` is then the terminal's decision time, the one this
+    # record was decided again at, and these say what the terminal decided and when
+    # the service heard of it. `differs`: the terminal's decision or reason is not this.
+    mode: str = "online"
+    terminal_decision: str | None = None
+    terminal_reason: str | None = None
+    uploaded_at: str | None = None
+    differs: bool = False
 
     def to_json(self) -> bytes:
         return orjson.dumps(self)

@@ -10,26 +10,35 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
+import orjson
 from aiohttp import web
 
 from validator.keyset import BUNDLE_KEY, TRUST_LIST
+from validator.ledger.record import LedgerRecord
+from validator.metrics import Metrics
 from validator.offline.config import OFFLINE_FILE, OfflineConfig, load_offline_config
+from validator.offline.reconcile import Reconciler
 from validator.offline.service import BundleService
-from validator.web.appkeys import CLOCK, CONFIG, KEYSET, SETTINGS, STORE
+from validator.policy.model import Terminal
+from validator.web.appkeys import CLOCK, CONFIG, DECIDER, KEYSET, METRICS, SETTINGS, STORE
 from validator.web.auth import authenticate_terminal
+from validator.web.batch_schema import parse_batch
 from validator.web.errors import ApiError
+from validator.web.terminals import read_limited
 
-__all__ = ["BUNDLE_PATH", "setup"]
+__all__ = ["BATCH_PATH", "BUNDLE_PATH", "setup"]
 
 BUNDLE_PATH = "/v1/terminal/bundle"
+BATCH_PATH = "/v1/validations:batch"
 BUNDLE_TYPE = "application/x-ssc-bundle"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _MAX_SEQ_DIGITS = 16
 
 OFFLINE_CONFIG = web.AppKey("offline_config", OfflineConfig)
 BUNDLES = web.AppKey("bundles", BundleService)
+RECONCILER = web.AppKey("reconciler", Reconciler)
 
 
 def setup(app: web.Application) -> None:
@@ -38,12 +47,14 @@ def setup(app: web.Application) -> None:
     if offline is not None:
         app[OFFLINE_CONFIG] = offline
     app.router.add_get(BUNDLE_PATH, get_bundle)
+    app.router.add_post(BATCH_PATH, post_batch)
     app.cleanup_ctx.append(_bundles_ctx)
 
 
 async def _bundles_ctx(app: web.Application) -> AsyncIterator[None]:
     key = app[KEYSET].bundle_key
     offline = app.get(OFFLINE_CONFIG)
+    metrics = app[METRICS]
     if key is not None and offline is not None:
         trust_path = app[SETTINGS].keys_dir / TRUST_LIST
         trust = json.loads(trust_path.read_text(encoding="utf-8"))["keys"]
@@ -51,7 +62,20 @@ async def _bundles_ctx(app: web.Application) -> AsyncIterator[None]:
         app[BUNDLES] = BundleService(store=store, holders=store.list_holders,
                                      config=app[CONFIG], offline=offline, key=key,
                                      trust_jwks=trust, clock=app[CLOCK])
+        app[RECONCILER] = Reconciler(decider=app[DECIDER], clock=app[CLOCK],
+                                     offline=offline, observe=_counter(metrics))
     yield
+
+
+def _counter(metrics: Metrics) -> Callable[[LedgerRecord], None]:
+    """Counts an uploaded record's decision and fraud signal like a live one's; its
+    latency is the terminal's, not ours, so the decision histogram leaves it out."""
+    def count(record: LedgerRecord) -> None:
+        metrics.decisions.labels(record.decision, record.reason, record.credential,
+                                 record.venue.partition(":")[0]).inc()
+        if record.fraud is not None:
+            metrics.fraud_signals.labels(record.fraud).inc()
+    return count
 
 
 def _service(app: web.Application) -> BundleService:
@@ -65,14 +89,18 @@ def _service(app: web.Application) -> BundleService:
     return service
 
 
-def _authenticate(request: web.Request, body_sha256: str) -> str:
+def _authenticate(request: web.Request, body_sha256: str) -> Terminal:
     headers = request.headers
-    terminal = authenticate_terminal(
-        headers.get("X-Terminal-Id", ""), headers.get("X-Timestamp", ""),
-        headers.get("X-Signature", ""), request.method, request.rel_url.raw_path,
-        body_sha256, terminals=request.app[CONFIG].terminals, keys=request.app[KEYSET],
-        now=request.app[CLOCK].now())
-    return terminal.id
+    try:
+        return authenticate_terminal(
+            headers.get("X-Terminal-Id", ""), headers.get("X-Timestamp", ""),
+            headers.get("X-Signature", ""), request.method, request.rel_url.raw_path,
+            body_sha256, terminals=request.app[CONFIG].terminals, keys=request.app[KEYSET],
+            now=request.app[CLOCK].now())
+    except ApiError as exc:
+        if exc.status == 401:
+            request.app[METRICS].fraud_signals.labels("bad_terminal_signature").inc()
+        raise
 
 
 async def get_bundle(request: web.Request) -> web.Response:
@@ -89,3 +117,18 @@ async def get_bundle(request: web.Request) -> web.Response:
     bundle = await service.bundle(since)
     return web.Response(body=bundle.body, content_type=BUNDLE_TYPE, headers={
         "X-Bundle-Seq": str(bundle.seq), "X-Bundle-Kind": "full" if bundle.full else "delta"})
+
+
+async def post_batch(request: web.Request) -> web.Response:
+    """Offline records, each decided again and settled once (protocol §8.4)."""
+    app = request.app
+    offline = app.get(OFFLINE_CONFIG)
+    limit = offline.batch_max_bytes if offline is not None else 16 * 1024
+    body = await read_limited(request, limit)
+    terminal = _authenticate(request, hashlib.sha256(body).hexdigest())
+    _service(app)  # 404 offline_disabled, naming what is missing
+    reconciler, offline = app[RECONCILER], app[OFFLINE_CONFIG]
+    records = parse_batch(body, offline.batch_max_records)
+    answer = await reconciler.apply(terminal_id=terminal.id, operator=terminal.operator,
+                                    venue=terminal.venue, records=records)
+    return web.Response(body=orjson.dumps(answer), content_type="application/json")

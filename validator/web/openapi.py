@@ -118,6 +118,21 @@ PATHS: dict[str, dict[str, Any]] = {
         params=[_query("since", {"type": "string", "pattern": "^[0-9]{1,16}$",
                                  "description": "the seq of the bundle held: a delta"})],
     )},
+    "/v1/validations:batch": {"post": _op(
+        "Offline records, each decided again and settled once (terminal API, protocol §8.4)",
+        {"200": _json({"type": "object", "required": ["results", "applied", "duplicate",
+                                                      "rejected"]},
+                      "one result per record, by index: applied, duplicate or rejected"),
+         "401": _error("unauthorized: unknown terminal, bad signature or X-Timestamp "
+                       "more than 300 s off"),
+         "403": _error("terminal_disabled"),
+         "404": _error("offline_disabled: no config/offline.toml or no bundle key"),
+         "413": _error("payload_too_large: over batch_max_bytes or batch_max_records")},
+        ("400", "503"), security=_TERMINAL, tag="terminal",
+        body={"application/json": {"schema": {
+            "type": "object", "required": ["records"],
+            "properties": {"records": {"type": "array", "items": {"type": "object"}}}}}},
+    )},
     "/healthz": {"get": _op("Liveness", {"200": _json(
         {"type": "object", "properties": {"status": {"const": "ok"}}}, "process up")}, (),
         security=_OPEN, tag="ops")},

@@ -96,3 +96,7 @@ def _credential(cred: Any) -> QrScan | CardTap:
                 raise invalid(f"credential.{name}: an integer is required")
         return CardTap(**{n: cred[n] for n in _CARD_STR_FIELDS + _CARD_INT_FIELDS})
     raise invalid("credential.type: must be \"essc_qr\" or \"ssc_card\"")
+
+
+# A credential object as §4 has it, also inside an uploaded offline record.
+parse_credential = _credential

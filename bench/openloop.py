@@ -1,6 +1,6 @@
 """A lean open-loop load generator: pre-built requests, raw keep-alive connections.
 
-    python -m bench.openloop --url http://127.0.0.1:PORT --keys DIR --kind card|qr \\
+    python -m bench.openloop --url http://127.0.0.1:PORT --keys DIR --kind card|qr|qr-sm2 \\
         --rate R --duration S [--card-mode fresh|returning] [--connections 64] [--out DIR]
 
 The simulator's runner (`python -m terminals_sim load`) costs ~400 µs of CPU per request,
@@ -41,7 +41,7 @@ from typing import Any
 import uvloop
 
 from bench.creds import CARD_MODES, CARDS, bus_terminals
-from bench.prebuild import Kind, Plan, build, holders
+from bench.prebuild import QR_KINDS, Kind, Plan, build, holders
 from bench.procs import cpu_list
 from bench.sender import OpenLoop, render
 from terminals_sim.netguard import NotLoopback, require_loopback
@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", required=True, help="the validator, on loopback")
     p.add_argument("--keys", type=Path, required=True, help="its key set (protocol §6)")
-    p.add_argument("--kind", choices=["card", "qr"], default="card")
+    p.add_argument("--kind", choices=["card", *QR_KINDS], default="card",
+                   help="card taps, QR codes (ES256 issuer, ES256/EdDSA devices), or "
+                        "all-SM2 QR codes (protocol §2.1)")
     p.add_argument("--card-mode", choices=CARD_MODES, default="fresh",
                    help="card taps: fresh (each a new card's first) or returning (a pool "
                         "of --cards cards, each tapping again, its counter one up)")
@@ -83,9 +85,10 @@ def prepare(args: argparse.Namespace, url: str) -> tuple[Plan, list[bytes], floa
     plan = Plan(keys=args.keys, kind=kind, n=n, host=urllib.parse.urlsplit(url).netloc,
                 terminals=bus_terminals(args.keys, args.terminals), card_mode=args.card_mode,
                 cards=args.cards)
-    if kind == "qr":
+    if kind in QR_KINDS:
         plan = dataclasses.replace(plan, holders=holders(args.keys, args.holders, plan.now,
-                                                         args.holders_file))
+                                                         args.holders_file,
+                                                         sm2=kind == "qr-sm2"))
     return plan, build(plan, args.processes), time.perf_counter() - started
 
 
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--cards {args.cards}: more than --connections "
                          f"({args.connections}), or a card's taps may overtake each other")
     plan, requests, build_s = prepare(args, url)
-    if args.kind == "qr" and time.time() + args.duration + args.drain > plan.qr_deadline():
+    if args.kind in QR_KINDS and time.time() + args.duration + args.drain > plan.qr_deadline():
         raise SystemExit(f"the QR codes would expire during the run (built in {build_s:.1f} "
                          "s): make --duration shorter")
     if args.cpus:

@@ -28,6 +28,7 @@ from typing import Literal
 from bench.creds import (
     CARD_MODES,
     CARDS,
+    Alg,
     CardMode,
     Credential,
     EcardHolder,
@@ -42,7 +43,9 @@ from bench.creds import (
 )
 from bench.http1 import request_bytes
 
-Kind = Literal["card", "qr"]
+# "qr": ES256 issuer, ES256 and EdDSA device keys; "qr-sm2": SM2 on both levels (§2.1)
+Kind = Literal["card", "qr", "qr-sm2"]
+QR_KINDS: tuple[Kind, ...] = ("qr", "qr-sm2")
 QR_LEAD_S = 25  # gen_time ahead of the build: the run may start up to 25 s later ...
 QR_VALID_S = 80  # ... and end 80 s after the build began (60 + 25, 5 s spare)
 PARALLEL_FROM = 5000  # below this many requests a process pool costs more than it saves
@@ -97,7 +100,7 @@ def build_range(plan: Plan, indices: range) -> list[bytes]:
 
 
 def _credentials(plan: Plan, indices: range) -> Iterator[tuple[str, Credential]]:
-    if plan.kind == "qr":
+    if plan.kind in QR_KINDS:
         return qr_scans(plan.holders, indices, plan.gen_time, plan.terminals)
     if plan.card_mode == "returning":
         return returning_card_taps(plan.keys, indices, plan.now, plan.terminals,
@@ -117,22 +120,26 @@ def build(plan: Plan, processes: int) -> list[bytes]:
         return [request for part in parts for request in part]
 
 
-def holders(keys: Path, n: int, now: int, saved: Path | None) -> list[EcardHolder]:
-    """`n` e-card holders, half with ES256 and half with EdDSA device keys.
+def holders(keys: Path, n: int, now: int, saved: Path | None, *, sm2: bool = False
+            ) -> list[EcardHolder]:
+    """`n` e-card holders, half with ES256 and half with EdDSA device keys under the
+    ES256 issuer; with `sm2`, SM2 device keys under the SM2 issuer (an all-SM2 QR).
 
     With `saved`, the same holders serve every step of a benchmark (loaded from there if
     it holds enough of them, issued by this key set less than 12 h ago; else made and
     saved there): the validator's level-1 cache then stays warm from step to step, as
     in service, instead of every step starting with thousands of unseen credentials.
     """
-    kid = issuer(keys, "ES256").kid.hex()
+    issuer_alg: Alg = "SM2" if sm2 else "ES256"
+    kid = issuer(keys, issuer_alg).kid.hex()
     if saved is not None and saved.exists():
         doc = json.loads(saved.read_text())
         if doc["issuer_kid"] == kid and now - doc["made_at"] < HOLDERS_REUSE_S and \
                 len(doc["holders"]) >= n:
             return [EcardHolder(bytes.fromhex(level1), bytes.fromhex(key), alg)
                     for level1, key, alg in doc["holders"][:n]]
-    made = ecard_holders(keys, n, now)
+    made = ecard_holders(keys, n, now, issuer_alg=issuer_alg,
+                         device_algs=("SM2",) if sm2 else ("ES256", "EdDSA"))
     if saved is not None:
         saved.parent.mkdir(parents=True, exist_ok=True)
         rows = [[h.level1.hex(), h.device_key.hex(), h.alg] for h in made]

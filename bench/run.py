@@ -8,7 +8,8 @@
    Redis and the load generator get the other cores (`--load-cpus`). Validations go to
    `--front lean` (default: the lean terminal front, `serve --terminal-port`) or
    `--front aiohttp` (the main port, which serves every route).
-3. Per scenario (card taps on buses, QR scans on buses): a warm-up, then open-loop
+3. Per scenario (card taps on buses, QR scans on buses, all-SM2 QR scans on buses —
+   protocol §2.1, `qr-sm2`): a warm-up, then open-loop
    steps of `--step-s` seconds at rising rates, until a step is not sustained (p99
    over `--p99-ms`, any error or mismatch, or the achieved rate short of the offered).
    A step that fails is run once more before the ramp ends: this is a shared 2-core
@@ -24,7 +25,9 @@
    after `--ceiling-pause-s` idle (default 20).
 5. A table, and bench-results/<time>/summary.json (plus every step's report). Each step
    and ceiling says how often Redis forked meanwhile (an AOF rewrite, on the load's core)
-   and Redis's own CPU per validation.
+   and Redis's own CPU per validation. With both QR kinds, the validator's CPU per
+   validation of an all-SM2 QR beside an ES256 QR's at the highest rate both sustained
+   (`sm2_vs_es256`; the target is at most 2×).
 
 Every option has an environment twin for `make bench`: BENCH_WORKERS, BENCH_RATES, …
 (`--card-mode`: BENCH_CARD_MODE, or CARD_MODE).
@@ -50,7 +53,9 @@ from bench.steps import Step, StepOptions, run_step
 from bench.summary import render_steps, render_summary, summarise
 from validator.keygen import init_keyset
 
-SCENARIOS = {"card": "bus-taps", "qr": "bus-qr"}
+SCENARIOS = {"card": "bus-taps", "qr": "bus-qr", "qr-sm2": "bus-qr-sm2"}
+CEILING_KINDS = ("card", "qr")  # bench/wrk_requests.py prepares these
+SM2_TARGET = 2.0  # an all-SM2 QR costs at most 2x an ES256 QR per core
 STEP_PROBE_S = 1  # the host probe before each step (run_probe): ~50,000 answers
 # Idle time before the ceiling, so that it measures the core and not what the ramp left
 # busy. Ceilings straight after a ramp ran 15-50 % dearer than a new validator's; the
@@ -71,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=int(_env("WORKERS", "1")))
     p.add_argument("--rates", default=_env("RATES", DEFAULT_RATES))
     p.add_argument("--step-s", type=float, default=float(_env("STEP_S", "10")))
-    p.add_argument("--kinds", default=_env("KINDS", "card,qr"), help="card,qr")
+    p.add_argument("--kinds", default=_env("KINDS", "card,qr,qr-sm2"),
+                   help="card,qr,qr-sm2 (qr-sm2: SM2 on both levels, protocol §2.1)")
     p.add_argument("--server-cpus", default=_env("SERVER_CPUS", "0"))
     p.add_argument("--load-cpus", default=_env("LOAD_CPUS", f"1-{cores - 1}" if cores > 1 else "0"))
     p.add_argument("--loop", default=_env("LOOP", "auto"), choices=["auto", "asyncio", "uvloop"])
@@ -98,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
 def _options(argv: list[str] | None = None) -> argparse.Namespace:
     p = _parser()
     args = p.parse_args(argv)
+    unknown = {k.strip() for k in args.kinds.split(",") if k.strip()} - set(SCENARIOS)
+    if unknown:
+        p.error(f"kinds {', '.join(sorted(unknown))}: each one of {', '.join(SCENARIOS)}")
     if args.card_mode not in CARD_MODES:  # argparse leaves defaults (the environment) be
         p.error(f"card mode {args.card_mode!r}: one of {', '.join(CARD_MODES)}")
     if args.card_mode != "fresh" and args.generator != "lean":
@@ -188,7 +197,11 @@ def main() -> int:
             print(f"\n(a {args.ceiling_pause_s:g} s pause before the ceiling: what a ramp "
                   "leaves busy settles first; docs/benchmarks.md)", flush=True)
             time.sleep(args.ceiling_pause_s)
-        ceilings = [c for kind in kinds if (c := run_ceiling(
+        comparison = sm2_vs_es256(doc["steps"])
+        if comparison is not None:
+            doc["sm2_vs_es256"] = comparison
+            print("\n" + render_comparison(comparison), flush=True)
+        ceilings = [c for kind in kinds if kind in CEILING_KINDS and (c := run_ceiling(
             validator, keys, kind, args.load_cpus, out, card_mode=args.card_mode,
             redis=redis))]
         doc["ceiling"] = ceilings
@@ -206,6 +219,30 @@ def main() -> int:
     print("\n" + render_summary(doc["summary"], doc["machine_before"], doc["machine_after"]))
     print(f"\nresults: {out}")
     return 0
+
+
+def sm2_vs_es256(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The validator's CPU per validation of an all-SM2 QR and of an ES256 QR at the
+    highest rate both sustained (CPU per request falls as the rate rises: same rates)."""
+    def sustained(scenario: str) -> dict[float, float]:
+        return {s["rate"]: s["cpu_us_per_validation"] for s in steps
+                if s["scenario"] == scenario and s["verdict"] == "ok"
+                and s["label"] in ("ramp", "retry")}
+    es256, sm2 = sustained(SCENARIOS["qr"]), sustained(SCENARIOS["qr-sm2"])
+    common = set(es256) & set(sm2)
+    if not common:
+        return None
+    rate = max(common)
+    ratio = sm2[rate] / es256[rate]
+    return {"rate": rate, "es256_cpu_us": es256[rate], "sm2_cpu_us": sm2[rate],
+            "ratio": round(ratio, 2), "target": SM2_TARGET, "met": ratio <= SM2_TARGET}
+
+
+def render_comparison(c: dict[str, Any]) -> str:
+    verdict = "met" if c["met"] else "NOT met"
+    return (f"QR server CPU per validation at {c['rate']:g}/s: ES256 {c['es256_cpu_us']:.0f} µs,"
+            f" all-SM2 {c['sm2_cpu_us']:.0f} µs = {c['ratio']:.2f}× (target ≤ "
+            f"{c['target']:g}×: {verdict})")
 
 
 def _terminal_ids(config: Path) -> list[str]:

@@ -130,7 +130,8 @@ class Step:
         return doc
 
 
-KINDS = {"bus-taps": "card", "bus-qr": "qr"}  # the lean generator's kind per scenario
+# the lean generator's kind per scenario; "bus-qr-sm2" is all-SM2 QR codes (§2.1)
+KINDS = {"bus-taps": "card", "bus-qr": "qr", "bus-qr-sm2": "qr-sm2"}
 _BUCKET = re.compile(r'^validator_decision_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.M)
 
 
@@ -166,13 +167,16 @@ def generator_argv(validator: Validator, opts: StepOptions, scenario: str, rate:
         raise ValueError("returning cards are the lean generator's: the simulator's "
                          "runner taps its own population's cards")
     if opts.generator == "sim":
+        # the simulator's runner has no SM2 scenario: bus QR scans, every e-card SM2
+        sm2 = ["--sm2-share", "1"] if scenario == "bus-qr-sm2" else []
         return pinned(opts.load_cpus, [
             PYTHON, "-m", "terminals_sim", "load", "--url", validator.url,
             "--terminal-url", url, "--keys", str(opts.keys),
             "--config", str(opts.config), "--rate", f"{rate:g}",
             "--duration", f"{opts.duration_s:g}", "--terminals", str(opts.terminals),
-            "--connections", str(opts.connections), "--scenario", scenario,
-            "--seed", str(seed), "--out", str(out_dir), "--quiet", "--drain", "5",
+            "--connections", str(opts.connections),
+            "--scenario", "bus-qr" if sm2 else scenario,
+            "--seed", str(seed), "--out", str(out_dir), "--quiet", "--drain", "5", *sm2,
         ])
     if opts.generator != "lean":
         raise ValueError(f"unknown generator {opts.generator!r}: lean or sim")
@@ -184,7 +188,7 @@ def generator_argv(validator: Validator, opts: StepOptions, scenario: str, rate:
             "--kind", kind, "--rate", f"{rate:g}", "--duration", f"{opts.duration_s:g}",
             "--terminals", str(opts.terminals), "--connections", str(opts.connections),
             "--drain", "5", "--out", str(out_dir),
-            "--holders-file", str(out_dir.parent / "ecard-holders.json")]
+            "--holders-file", str(out_dir.parent / f"ecard-holders-{kind}.json")]
     if kind == "card":
         argv += ["--card-mode", opts.card_mode]
     return argv + (["--cpus", opts.load_cpus] if opts.load_cpus else [])

@@ -13,6 +13,7 @@ from redis import Redis
 from bench.ceiling import render as render_ceiling
 from bench.ceiling import render_probes
 from bench.procs import RedisServer, cpu_list, cpu_seconds, process_tree, steal_seconds
+from bench.run import _options, render_comparison, sm2_vs_es256
 from bench.steps import Step, quantile
 from bench.summary import render_steps, render_summary, summarise
 
@@ -170,3 +171,35 @@ def test_redis_cpu_per_validation_and_what_one_redis_core_would_serve() -> None:
                "redis_cpu_us_per_validation": 11.3, "non_2xx": 0,
                "wrk": {"50%": 9.0, "99%": 20.0}}
     assert "140       11.3" in render_ceiling([ceiling])
+
+
+def _cost(rate: float, cpu_us: float, scenario: str, p99: float = 5.0) -> dict[str, Any]:
+    done = step(rate, p99, scenario=scenario)
+    done.server_cpu_s = done.answered * cpu_us * 1e-6
+    return {**done.as_dict(1), "verdict": done.verdict(25)}
+
+
+def test_an_sm2_qr_is_compared_with_an_es256_qr_at_a_rate_both_sustained() -> None:
+    steps = [_cost(500, 300, "bus-qr"), _cost(1000, 250, "bus-qr"), _cost(2000, 200, "bus-qr"),
+             _cost(500, 700, "bus-qr-sm2"), _cost(1000, 450, "bus-qr-sm2"),
+             _cost(2000, 900, "bus-qr-sm2", p99=80.0),  # not sustained: not compared
+             _cost(300, 100, "bus-taps")]
+    comparison = sm2_vs_es256(steps)
+    assert comparison is not None
+    assert (comparison["rate"], comparison["es256_cpu_us"], comparison["sm2_cpu_us"]) == \
+        (1000, 250.0, 450.0)
+    assert comparison["ratio"] == 1.8 and comparison["met"]
+    assert "ES256 250 µs, all-SM2 450 µs = 1.80× (target ≤ 2×: met)" in \
+        render_comparison(comparison)
+    assert sm2_vs_es256([s for s in steps if s["scenario"] != "bus-qr-sm2"]) is None
+    worse = sm2_vs_es256([_cost(500, 100, "bus-qr"), _cost(500, 250, "bus-qr-sm2")])
+    assert worse is not None and not worse["met"] and "NOT met" in render_comparison(worse)
+
+
+def test_make_bench_ramps_the_sm2_qr_and_refuses_an_unknown_kind(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("BENCH_KINDS", raising=False)
+    assert _options([]).kinds == "card,qr,qr-sm2"
+    with pytest.raises(SystemExit):
+        _options(["--kinds", "card,qr-sm3"])
+    assert "kinds qr-sm3" in capsys.readouterr().err

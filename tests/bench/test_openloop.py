@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import cast
 
+import cbor2
 import pytest
 import uvloop
 from aiohttp.test_utils import TestServer
@@ -18,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from bench.creds import bus_terminals
 from bench.http1 import BadResponse, ResponseParser
 from bench.openloop import main
-from bench.prebuild import Plan, build, holders
+from bench.prebuild import Kind, Plan, build, holders
 from bench.procs import Validator
 from bench.sender import OpenLoop
 from bench.steps import StepOptions, generator_argv
@@ -294,16 +295,19 @@ async def validator(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
         await server.close()
 
 
-@pytest.mark.parametrize("kind", ["card", "qr"])
+@pytest.mark.parametrize("kind", ["card", "qr", "qr-sm2"])
 async def test_every_request_is_accepted_by_the_validator(
-        validator: tuple[str, Path], kind: str, tmp_path: Path) -> None:
+        validator: tuple[str, Path], kind: Kind, tmp_path: Path) -> None:
     url, keys = validator
-    plan = Plan(keys=keys, kind="card" if kind == "card" else "qr", n=200,
-                host=url.removeprefix("http://"), terminals=bus_terminals(keys, 4))
-    if kind == "qr":
-        saved = tmp_path / "holders.json"
-        plan = dataclasses.replace(plan, holders=holders(keys, 10, plan.now, saved))
-        assert holders(keys, 10, plan.now, saved) == plan.holders  # reused from the file
+    plan = Plan(keys=keys, kind=kind, n=200, host=url.removeprefix("http://"),
+                terminals=bus_terminals(keys, 4))
+    if kind != "card":
+        saved, sm2 = tmp_path / "holders.json", kind == "qr-sm2"
+        plan = dataclasses.replace(plan, holders=holders(keys, 10, plan.now, saved, sm2=sm2))
+        assert holders(keys, 10, plan.now, saved, sm2=sm2) == plan.holders  # from the file
+        # an all-SM2 QR is SM2 on both levels (protocol §2.1); the ES256 QR has none
+        assert {h.alg for h in plan.holders} == ({"SM2"} if sm2 else {"ES256", "EdDSA"})
+        assert (_level1_alg(plan.holders[0].level1) == -65700) is sm2
     load = OpenLoop(build(plan, processes=1), 200, 1.0)
     await load.connect("127.0.0.1", int(url.rsplit(":", 1)[1]), 4)
     try:
@@ -315,6 +319,12 @@ async def test_every_request_is_accepted_by_the_validator(
     assert doc["errors"] == {} and doc["mismatches"] == 0
     assert 0 < doc["latency_ms"]["p50"] <= doc["latency_ms"]["max"] < 1000
     assert doc["achieved_rate"] > 190
+
+
+def _level1_alg(level1: bytes) -> int:
+    item = cbor2.loads(level1)
+    protected = (item.value if isinstance(item, cbor2.CBORTag) else item)[0]
+    return int(cbor2.loads(protected)[1])
 
 
 def test_the_command_refuses_other_hosts(tmp_path: Path) -> None:
@@ -331,10 +341,18 @@ def test_the_step_runs_either_generator_at_the_terminal_front(tmp_path: Path) ->
     lean = generator_argv(validator, opts, "bus-qr", 4000, seed=1, out_dir=tmp_path)
     assert lean[1:3] == ["-m", "bench.openloop"] and lean[-2:] == ["--cpus", "1"]
     assert lean[lean.index("--kind") + 1] == "qr"
+    sm2 = generator_argv(validator, opts, "bus-qr-sm2", 1000, seed=1, out_dir=tmp_path)
+    assert sm2[sm2.index("--kind") + 1] == "qr-sm2"
+    # its own holders file: an ES256 step's holders are not an SM2 step's
+    assert sm2[sm2.index("--holders-file") + 1] != lean[lean.index("--holders-file") + 1]
     assert lean[lean.index("--url") + 1] == validator.terminal_url != validator.url
     opts.generator = "sim"
     sim = generator_argv(validator, opts, "bus-qr", 4000, seed=1, out_dir=tmp_path)
     assert "terminals_sim" in sim and sim[sim.index("--scenario") + 1] == "bus-qr"
+    assert "--sm2-share" not in sim
+    sim = generator_argv(validator, opts, "bus-qr-sm2", 1000, seed=1, out_dir=tmp_path)
+    assert sim[sim.index("--scenario") + 1] == "bus-qr"
+    assert sim[sim.index("--sm2-share") + 1] == "1"
     assert sim[sim.index("--url") + 1] == validator.url  # the registry goes to the main port
     assert sim[sim.index("--terminal-url") + 1] == validator.terminal_url
     aiohttp = Validator(keys=tmp_path / "keys", config=CONFIG, store_url="memory", workers=1,

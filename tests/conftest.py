@@ -8,10 +8,14 @@
   A missing `redis-server` binary is an error, not a skip: a green run must have run
   the Redis tests.
 - `redis_url` (function): the server's URL, after FLUSHALL — every test starts empty.
-- `store` (function, parametrized "memory" / "redis"): a fresh `Store`, closed after
-  the test. A test that takes it runs once per implementation, which is how one
-  contract suite covers both. The memory variant does not start Redis.
+- `store` (function, parametrized "memory" / "redis" / "cluster"): a fresh `Store`,
+  closed after the test. A test that takes it runs once per implementation, which is
+  how one contract suite covers all three. The memory variant starts no Redis.
 - `fixed_clock`: a `FixedClock` at a fixed instant, for code that takes a `Clock`.
+- `redis_cluster` (session): a real Redis Cluster, 3 primaries + 3 replicas on free
+  loopback ports (tests/rediscluster.py); `cluster_url` (function): its
+  `rediscluster://` URL after FLUSHALL on every primary (a failed-over cluster is first
+  waited on until `cluster_state:ok`).
 
 No mocks: tests talk to a real server over loopback.
 """
@@ -29,9 +33,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.rediscluster import RedisClusterNodes
 from validator.clock import FixedClock
 from validator.state.memory import MemoryStore
 from validator.state.redis import RedisStore
+from validator.state.rediscluster import RedisClusterStore
 from validator.state.store import Store
 
 REDIS_START_TIMEOUT_S = 10.0
@@ -169,19 +175,50 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
+    binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if binary is None or cli is None:
+        pytest.fail("redis-server and redis-cli are not installed; the cluster tests need "
+                    "them (Debian/Ubuntu: apt-get install redis-server)", pytrace=False)
+    for attempt in range(3):  # a probed port may be taken before the node binds it
+        nodes = RedisClusterNodes(binary, cli, tmp_path_factory.mktemp("cluster"))
+        try:
+            nodes.start()
+            break
+        except (RuntimeError, subprocess.CalledProcessError):
+            nodes.stop()
+            if attempt == 2:
+                raise
+    try:
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: RedisClusterNodes) -> str:
+    """The cluster's URL, every primary flushed (after any failover a test staged)."""
+    redis_cluster.wait_ok()
+    redis_cluster.flush()
+    return redis_cluster.url
+
+
 @pytest.fixture
 def fixed_clock() -> FixedClock:
     return FixedClock(FIXED_NOW)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
     """A fresh, empty store of each kind; closed after the test."""
     fresh: Store
     if request.param == "memory":
         fresh = MemoryStore()
-    else:
+    elif request.param == "redis":
         fresh = RedisStore.from_url(request.getfixturevalue("redis_url"))
+    else:
+        fresh = RedisClusterStore.from_url(request.getfixturevalue("cluster_url"))
     try:
         yield fresh
     finally:

@@ -75,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the validation service")
     s.add_argument("--config", type=Path, required=True)
     s.add_argument("--keys", type=Path, required=True)
-    s.add_argument("--store", required=True, help="memory | redis://HOST:PORT/DB")
+    s.add_argument("--store", required=True,
+                   help="memory | redis://HOST:PORT/DB | rediscluster://HOST:PORT[,HOST:PORT...]")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--terminal-port", type=int, default=None, metavar="N",
@@ -160,7 +161,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     if args.workers > 1 and args.store == "memory":
-        raise UsageError("--store memory lives in one process: --workers needs redis://")
+        raise UsageError("--store memory lives in one process: --workers needs redis:// or rediscluster://")
     try:
         settings = Settings(config_dir=_folder(args.config, "--config"),
                             keys_dir=_folder(args.keys, "--keys"), store_url=args.store,

@@ -12,7 +12,7 @@ class Settings(BaseModel):
 
     config_dir: Path = Path("config")
     keys_dir: Path = Path("keys/dev")
-    store_url: str = "memory"  # "memory" | "redis://HOST:PORT/DB"
+    store_url: str = "memory"  # "memory" | "redis://HOST:PORT/DB" | "rediscluster://H:P,…"
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     # The lean terminal front (validator/web/front.py) on its own port; None: not served.

@@ -218,7 +218,8 @@ async def test_companion_window_is_exact_and_single_use(store: Store) -> None:
                       Conflict)  # fmt: skip
     await committed(store, commit("comp-0002", companion_use=opened))
     assert (await store.snapshot(query())).companion_opened_at is None
-    assert await store.commit(commit("comp-0003", companion_use=opened)) == Conflict(Guard.COMPANION)
+    used = await store.commit(commit("comp-0003", companion_use=opened))
+    assert used == Conflict(Guard.COMPANION)
     # A whole-second stamp (even an int) must compare equal to the float read back.
     await committed(store, commit("primary-02", companion_open_at=1_795_000_100))
     read_back = (await store.snapshot(query())).companion_opened_at
@@ -230,7 +231,8 @@ async def test_new_primary_replaces_the_window(store: Store) -> None:
     await committed(store, commit("primary-01", companion_open_at=OPENED))
     await committed(store, commit("primary-02", companion_open_at=OPENED + 30))
     assert (await store.snapshot(query())).companion_opened_at == OPENED + 30
-    assert await store.commit(commit("comp-0001", companion_use=OPENED)) == Conflict(Guard.COMPANION)
+    replaced = await store.commit(commit("comp-0001", companion_use=OPENED))
+    assert replaced == Conflict(Guard.COMPANION)
     other = query(terminal_id="T-GATE-S03-02")
     assert (await store.snapshot(other)).companion_opened_at is None  # per terminal
 

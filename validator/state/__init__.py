@@ -1,4 +1,5 @@
-"""The state store: one protocol, a memory and a Redis implementation (same contract)."""
+"""The state store: its roles, and a memory, a Redis and a Redis Cluster implementation
+(one contract)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ class StoreUrlError(ValueError):
 async def open_store(
     url: str, *, clock: Clock | None = None, ledger_retention_days: int = 400
 ) -> Store:
-    """`memory` (embedded, this process only) or `redis://HOST:PORT/DB`.
+    """`memory` (embedded, this process only), `redis://HOST:PORT/DB` (one Redis) or
+    `rediscluster://HOST:PORT[,HOST:PORT…][?options]` (a Redis Cluster's seed nodes).
 
     Opening never waits for Redis: a service started while Redis is down answers 503
     until it comes back, then recovers by itself.
@@ -26,4 +28,12 @@ async def open_store(
         from validator.state.redis import RedisStore
 
         return RedisStore.from_url(url, ledger_retention_days=ledger_retention_days)
-    raise StoreUrlError(f"--store {url!r}: expected 'memory' or redis://HOST:PORT/DB")
+    if url.startswith("rediscluster://"):
+        from validator.state.rediscluster import ClusterUrlError, RedisClusterStore
+
+        try:
+            return RedisClusterStore.from_url(url, ledger_retention_days=ledger_retention_days)
+        except ClusterUrlError as exc:
+            raise StoreUrlError(f"--store {url!r}: {exc}") from None
+    raise StoreUrlError(f"--store {url!r}: expected 'memory', redis://HOST:PORT/DB or "
+                        "rediscluster://HOST:PORT[,HOST:PORT…]")

@@ -44,9 +44,19 @@ LEASE = Script.named("lease.lua")
 RELEASE = Script.named("release.lua")
 
 
-def commit_call(c: Commit, ledger_retention_s: int) -> tuple[Arg, ...]:
-    """`EVALSHA <sha>` + this tuple runs `c`: numkeys, KEYS, then ARGV (see above)."""
-    named_keys = commit_keys(c)
+def commit_call(
+    c: Commit,
+    ledger_retention_s: int,
+    named_keys: dict[str, str] | None = None,
+    facts: dict[str, str] | None = None,
+) -> tuple[Arg, ...]:
+    """`EVALSHA <sha>` + this tuple runs `c`: numkeys, KEYS, then ARGV (see above).
+
+    `named_keys` defaults to one Redis's layout (`keys.commit_keys`); a cluster passes
+    its own, and in `facts` what it read outside the holder's slot (commit.lua's header).
+    """
+    if named_keys is None:
+        named_keys = commit_keys(c)
     # Numbers travel as strings: cjson parses a string faster than a number, and Redis
     # takes the string as it is.
     args: dict[str, object] = {
@@ -72,6 +82,8 @@ def commit_call(c: Commit, ledger_retention_s: int) -> tuple[Arg, ...]:
     if c.companion_open_at is not None:
         args["companion_open_at"] = codec.exact(c.companion_open_at)
         args["companion_ttl_s"] = str(c.companion_ttl_s)
+    if facts:
+        args.update(facts)
     return (len(named_keys), *named_keys.values(), orjson.dumps(args), c.response, c.ledger)
 
 

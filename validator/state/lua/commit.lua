@@ -12,10 +12,17 @@
 -- K.idempotency  the idempotency record      K.ledger    the day's ledger stream
 -- K.nonce K.atc K.rides K.capacity K.entered K.companion  the guarded facts
 -- K.card_block K.holder_block K.registry     a speculative commit's status: must not exist
+-- K.reservation  a Redis Cluster's spot-capacity reservation, marked as used (below)
 -- A.body_sha256                              stored with the response
 -- A.atc A.ride_cap A.capacity                the values the counters are guarded against
 -- A.companion_use A.companion_open_at        exact float reprs (strings); A.companion_ttl_s
 -- A.nonce_ttl_s A.idempotency_ttl_s A.usage_ttl_s A.ledger_retention_s
+--
+-- In a Redis Cluster two facts live outside the holder's slot, so the store reads them
+-- before and hands them in, to be reported here in the order of the guards:
+-- A.card_blocked (the card's block exists) and A.capacity_full (no reservation was to
+-- be had). A reservation is used only before A.reservation_deadline_ms (this node's
+-- clock): past it, a reconciler may have given it back, so the commit conflicts.
 --
 -- Returns {0, stored record} Duplicate | {1, guard} Conflict | {2, ledger entry id} Committed
 
@@ -35,8 +42,16 @@ local function count(key)
 end
 
 -- Guards, in the order of store.Guard; the first failure returns before any write.
-if K.card_block and redis.call("EXISTS", K.card_block, K.holder_block, K.registry) > 0 then
+if A.card_blocked then
   return {1, "status"}
+end
+if K.registry then
+  local status = {K.registry}
+  if K.holder_block then status[2] = K.holder_block end
+  if K.card_block then status[#status + 1] = K.card_block end
+  if redis.call("EXISTS", unpack(status)) > 0 then
+    return {1, "status"}
+  end
 end
 if K.nonce and redis.call("EXISTS", K.nonce) == 1 then
   return {1, "nonce"}
@@ -50,8 +65,15 @@ end
 if K.rides and count(K.rides) >= tonumber(A.ride_cap) then
   return {1, "concession_ride"}
 end
-if K.capacity and count(K.capacity) >= tonumber(A.capacity) then
+if A.capacity_full or (K.capacity and count(K.capacity) >= tonumber(A.capacity)) then
   return {1, "capacity"}
+end
+if K.reservation then
+  local now = redis.call("TIME")
+  if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) >=
+      tonumber(A.reservation_deadline_ms) then
+    return {1, "capacity"}
+  end
 end
 if K.entered and redis.call("EXISTS", K.entered) == 1 then
   return {1, "entered"}
@@ -79,6 +101,9 @@ if K.capacity then
 end
 if K.entered then
   redis.call("SET", K.entered, "1", "EX", usage_ttl)
+end
+if K.reservation then
+  redis.call("SET", K.reservation, "1", "EX", usage_ttl)
 end
 if A.companion_use then
   redis.call("DEL", K.companion)  -- one companion per primary ride

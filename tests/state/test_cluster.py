@@ -1,0 +1,122 @@
+"""What only a Redis Cluster store must show: its key layout, its URL, and a spot's
+capacity when a validator dies between the reservation and the commit.
+
+The rest of the store's behaviour is the contract suite (test_contract.py), which runs
+against the cluster too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.rediscluster import RedisClusterNodes, command
+from tests.state.cluster_validator import CAPACITY, DAY, SPOT, TTL_MS, entry
+from validator.state import StoreUrlError, open_store, slots
+from validator.state.rediscluster import RedisClusterStore, parse_cluster_url
+from validator.state.store import Block, Commit, Committed, Conflict, Guard, SnapshotQuery
+
+REF = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+CARD_ID = "369900D156000005" + "00AB12CD34EF5678"
+
+
+@pytest.fixture
+async def cluster_store(cluster_url: str) -> AsyncIterator[RedisClusterStore]:
+    store = RedisClusterStore.from_url(cluster_url, clock_margin_ms=100)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def test_the_fixture_is_three_primaries_each_with_a_replica(
+    redis_cluster: RedisClusterNodes, cluster_url: str
+) -> None:
+    assert len(redis_cluster.primaries()) == 3
+    nodes = command(redis_cluster.ports[0], "CLUSTER", "NODES").decode()
+    assert nodes.count("slave") == 3 and nodes.count("master") == 3
+    assert all(port < 55535 for port in redis_cluster.ports)
+
+
+def test_every_key_of_a_holders_commit_shares_one_slot(redis_cluster: RedisClusterNodes) -> None:
+    full = Commit(terminal_id="T-GATE-S03-01", request_id="r-1", body_sha256="0" * 64,
+                  response=b"{}", ledger=b"{}", local_date=DAY, holder_ref=REF,
+                  nonce=b"n" * 8, card_id=CARD_ID, atc=3, concession_ride_cap=4,
+                  spot_id="S03", spot_capacity=9, concession_entry=True,
+                  companion_use=1.5, companion_open_at=2.5, assume_no_status=True,
+                  card_no="A12345678")
+    named = slots.commit_keys(full, "token")
+    assert set(named) == {"idempotency", "ledger", "nonce", "atc", "rides", "entered",
+                          "companion", "holder_block", "registry", "reservation"}
+    node = redis_cluster.ports[0]
+    assert len({command(node, "CLUSTER", "KEYSLOT", key) for key in named.values()}) == 1
+    # A request that yields no holder: the terminal's slot, its records only.
+    early = Commit(terminal_id="T-GATE-S03-01", request_id="r-2", body_sha256="0" * 64,
+                   response=b"{}", ledger=b"{}", local_date=DAY)
+    assert set(slots.commit_keys(early, None)) == {"idempotency", "ledger"}
+    assert all(key.startswith("v2:") and "{" in key for key in named.values())
+
+
+def test_cluster_urls_parse_or_name_what_is_wrong() -> None:
+    parsed = parse_cluster_url("rediscluster://:s%40cret@10.0.0.1:7000,[::1]:7001?ssl=true")
+    assert parsed.nodes == (("10.0.0.1", 7000), ("::1", 7001))
+    assert parsed.password == "s@cret" and parsed.tls == {"ssl": True}
+    for bad, says in (("rediscluster://", "seed node"),
+                      ("rediscluster://h:1,h", "seed node 'h'"),
+                      ("rediscluster://h:99999", "seed node"),
+                      ("rediscluster://h:1?min_replica=1", "unknown option 'min_replica'"),
+                      ("rediscluster://h:1?ssl=maybe", "ssl='maybe'")):
+        with pytest.raises(StoreUrlError, match=says):
+            asyncio.run(open_store(bad))
+
+
+async def test_snapshot_reads_across_slots(cluster_store: RedisClusterStore) -> None:
+    await cluster_store.put_block("card", "A12345678", Block(reason="lost"))
+    c = entry("first-0001", REF)
+    assert isinstance(await cluster_store.commit(c), Committed)
+    snap = await cluster_store.snapshot(SnapshotQuery(
+        terminal_id=c.terminal_id, request_id="other-0001", local_date=DAY, holder_ref=REF,
+        card_no="A12345678", spot_id=SPOT))
+    assert snap.card_block is not None and snap.spot_entries_today == 1
+
+
+def _validator(url: str, mode: str, request_id: str, holder_ref: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.state.cluster_validator", url, mode, request_id,
+         holder_ref], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == mode  # it stopped where it should
+    return proc
+
+
+async def test_a_validator_killed_between_reservation_and_commit(
+    cluster_url: str, cluster_store: RedisClusterStore, redis_cluster: RedisClusterNodes
+) -> None:
+    # One validator dies holding an unused reservation, another after its commit but
+    # before settling it: the spot (capacity 2) is full.
+    for mode, request_id, ref in (("reserved", "dead-0001", "a" * 32),
+                                  ("committed", "dead-0002", "b" * 32)):
+        proc = _validator(cluster_url, mode, request_id, ref)
+        proc.kill()  # kill -9, between the steps
+        proc.wait(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    newcomer = entry("new-0001", "c" * 32)
+    query = SnapshotQuery(terminal_id=newcomer.terminal_id, request_id="probe-0001",
+                          local_date=DAY, spot_id=SPOT)
+    assert (await cluster_store.snapshot(query)).spot_entries_today == CAPACITY
+    result = await cluster_store.commit(newcomer)
+    assert result == Conflict(Guard.CAPACITY)  # both reservations still within their time
+
+    await asyncio.sleep(TTL_MS / 1000 + 0.2)  # past both reservations and the margin
+    assert isinstance(await cluster_store.commit(entry("new-0002", "c" * 32)), Committed)
+    # The unused reservation was given back, the used one kept: exactly the two entries
+    # in the ledger are counted, and the spot is full again.
+    assert (await cluster_store.snapshot(query)).spot_entries_today == CAPACITY
+    ledger = [record for _, record in await cluster_store.ledger_read(DAY)]
+    assert sorted(ledger) == [b'{"request":"dead-0002"}', b'{"request":"new-0002"}']
+    assert await cluster_store.commit(entry("new-0003", "d" * 32)) == Conflict(Guard.CAPACITY)

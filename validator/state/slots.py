@@ -1,0 +1,160 @@
+"""The key layout of a Redis Cluster: which keys share a hash slot, and why.
+
+A commit is one Lua script, and a script may only touch keys of one hash slot. So every
+key one holder's decision touches carries the hash tag of the holder's *group*
+(`{g17}`): `GROUPS` groups, a holder's fixed by its `holder_ref`. The ledger is a stream
+per group per day, in the group's slot, so the script appends to it atomically with the
+decision, and the writes of a busy day spread over `GROUPS` streams (and as many slots,
+which the cluster spreads over its primaries). A group rather than a tag per holder:
+readers of a day (settlement, what-if, lookup, the live feed) read `GROUPS` streams, not
+one per holder.
+
+- **Holder state** (nonce, card counter, rides, entered, companion window, registry
+  entry, holder block, reservation marks) and the idempotency record of a request that
+  names a holder: the holder's group. A card's counter is keyed by card id within the
+  holder's group: a card's holder is fixed by the SSN on it. A retry of a request
+  carries the same credential, so it reaches the same group and finds its record.
+- **A request that yields no holder** (denied before its credential was read: clock
+  skew, malformed, a bad signature): the terminal's group, for its idempotency record
+  and ledger record.
+- **Card blocks**, keyed by card number: the card number's group. The store reads them
+  beside the holder's keys and hands the answer to the commit (commit.lua).
+- **Spot capacity**: the spot's own slot (`{s:S01}`), with its reservations.
+- Registry and block indexes, audit log, live feed: a slot each.
+
+The schema prefix is `v2:`: these names are not the single-Redis layout's (`keys.py`,
+`v1:`), so both can live side by side while a deployment moves from one to the other.
+No key holds an SSN, name or token (protocol §1): a holder is its `holder_ref`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from functools import lru_cache
+
+from validator.state.store import BlockKind, Commit
+
+PREFIX = "v2:"
+GROUPS = 64  # slots of holder state and ledger streams; 3 primaries hold 21-22 each
+
+AUDIT = PREFIX + "{audit}:audit"
+FEED_LEASE = PREFIX + "{feed}:lease"
+FEED_BOARD = PREFIX + "{feed}:board"
+FEED_ERRORS = PREFIX + "{feed}:errors"
+HOLDER_INDEX = PREFIX + "{registry}:holders"
+
+
+@lru_cache(maxsize=65_536)
+def group_of(ident: str) -> int:
+    """The group of a holder_ref, card number or terminal id (stable across processes)."""
+    return int.from_bytes(hashlib.blake2b(ident.encode(), digest_size=4).digest(),
+                          "big") % GROUPS
+
+
+def tag(group: int) -> str:
+    return f"{{g{group}}}"
+
+
+def request_group(terminal_id: str, holder_ref: str | None) -> int:
+    """Where a request's idempotency and ledger records live: its holder's group, or
+    the terminal's when the request yields no holder."""
+    return group_of(holder_ref if holder_ref is not None else terminal_id)
+
+
+def idempotency(group: int, terminal_id: str, request_id: str) -> str:
+    return f"{PREFIX}{tag(group)}:idem:{terminal_id}:{request_id}"
+
+
+def ledger(group: int, day: dt.date) -> str:
+    return f"{PREFIX}{tag(group)}:ledger:{day.isoformat()}"
+
+
+def _holder_key(holder_ref: str, name: str) -> str:
+    return f"{PREFIX}{tag(group_of(holder_ref))}:{name}:{holder_ref}"
+
+
+def nonce(holder_ref: str, nonce_bytes: bytes) -> str:
+    return _holder_key(holder_ref, "nonce") + ":" + nonce_bytes.hex()
+
+
+def atc(holder_ref: str, card_id: str) -> str:
+    return _holder_key(holder_ref, "atc") + ":" + card_id
+
+
+def rides(holder_ref: str, day: dt.date) -> str:
+    return _holder_key(holder_ref, "rides") + ":" + day.isoformat()
+
+
+def entered(holder_ref: str, day: dt.date, spot_id: str) -> str:
+    return _holder_key(holder_ref, "entered") + f":{day.isoformat()}:{spot_id}"
+
+
+def companion(holder_ref: str, terminal_id: str) -> str:
+    return _holder_key(holder_ref, "companion") + ":" + terminal_id
+
+
+def holder(holder_ref: str) -> str:
+    return _holder_key(holder_ref, "holder")
+
+
+def reservation_mark(holder_ref: str, token: str) -> str:
+    """Set by the commit that used a capacity reservation (a reconciler looks for it)."""
+    return _holder_key(holder_ref, "reserved") + ":" + token
+
+
+def block(kind: BlockKind, ident: str) -> str:
+    """A holder block in the holder's group; a card block in the card number's."""
+    return f"{PREFIX}{tag(group_of(ident))}:block:{kind}:{ident}"
+
+
+def block_index(kind: BlockKind) -> str:
+    return f"{PREFIX}{{blocks}}:{kind}"
+
+
+def capacity(spot_id: str, day: dt.date) -> str:
+    """Entries (every fare class, reservations included) at a spot on a local day."""
+    return f"{PREFIX}{{s:{spot_id}}}:cap:{day.isoformat()}"
+
+
+def reservations(spot_id: str, day: dt.date) -> str:
+    """The spot's open reservations of a day: a sorted set, scored by deadline (ms)."""
+    return f"{PREFIX}{{s:{spot_id}}}:reservations:{day.isoformat()}"
+
+
+def commit_keys(c: Commit, reservation: str | None) -> dict[str, str]:
+    """The keys of `c` that live in its request's slot, by commit.lua's names.
+
+    The card block and the spot's capacity live elsewhere: the cluster store reads them
+    first and passes what it found (script.commit_call's `facts`).
+    """
+    ref, day = c.holder_ref, c.local_date
+    group = request_group(c.terminal_id, ref)
+    named = {"idempotency": idempotency(group, c.terminal_id, c.request_id),
+             "ledger": ledger(group, day)}
+    if ref is None:
+        if c.nonce is not None or c.atc is not None or c.concession_ride_cap is not None \
+                or c.spot_capacity is not None or c.concession_entry or c.assume_no_status \
+                or c.companion_use is not None or c.companion_open_at is not None:
+            raise ValueError("a commit with a guard needs the holder its keys are named by")
+        return named
+    if c.nonce is not None:
+        named["nonce"] = nonce(ref, c.nonce)
+    if c.atc is not None:
+        if c.card_id is None:
+            raise ValueError("a commit with an atc guard needs its card id")
+        named["atc"] = atc(ref, c.card_id)
+    if c.concession_ride_cap is not None:
+        named["rides"] = rides(ref, day)
+    if c.concession_entry:
+        if c.spot_id is None:
+            raise ValueError("a commit with an entered guard needs its spot")
+        named["entered"] = entered(ref, day, c.spot_id)
+    if c.companion_use is not None or c.companion_open_at is not None:
+        named["companion"] = companion(ref, c.terminal_id)
+    if c.assume_no_status:
+        named["holder_block"] = block("holder", ref)
+        named["registry"] = holder(ref)
+    if reservation is not None:
+        named["reservation"] = reservation_mark(ref, reservation)
+    return named

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers import algorithms
 
 from bench import creds
-from bench.gcwalk import gc_rows
+from bench.gcwalk import gc_rows, sm2_rows
 from bench.pipeline import pipeline_rows, store_rows
 from validator.credentials import cose
 from validator.credentials.essc_qr import EsscVerifier, _parse_inner, _parse_outer
@@ -184,7 +184,7 @@ def policy_rows() -> list[Row]:
 def run(keys_dir: Path, redis_url: str | None) -> list[Row]:
     now = int(time.time())
     rows = primitive_rows() + qr_rows(keys_dir, now) + card_rows(keys_dir, now) + cache_rows()
-    rows += policy_rows() + gc_rows()
+    rows += policy_rows() + gc_rows() + sm2_rows()
     rows += asyncio.run(pipeline_rows(keys_dir, CONFIG, redis_url))
     if redis_url is not None:
         rows += asyncio.run(store_rows(redis_url))

@@ -286,3 +286,22 @@ def test_trust_list_refuses_an_sm2_key_off_the_curve() -> None:
         TrustList.from_jwks({"keys": [jwk]})
     with pytest.raises(TrustListError, match="crv"):
         TrustList.from_jwks({"keys": [jwk | {"crv": "P-256", "y": b64(key.public.y)}]})
+
+
+def test_a_remembered_sm2_credential_still_checks_each_dynamic_code() -> None:
+    """The level-1 cache keeps an SM2 device key as point bytes: a hit must still verify
+    the device's signature with that key, and refuse another key's."""
+    issuer = Issuer.generate("SM2")
+    verifier = verifier_for(issuer)
+    device = Sm2PrivateKey.generate()
+    claims = claims_map(iss=issuer.iss, sub=SUB, birth_date=19500101, card_no="A12345678",
+                        region="369900", device_public_key=device.public_key(),
+                        iat=NOW - 60, exp=NOW + 86400)
+    level1 = issuer.sign(claims)
+    verifier.verify(Phone(level1, device, "SM2").qr(NOW), NOW)
+    assert verifier.cached_credentials == 1
+    again = verifier.verify(Phone(level1, device, "SM2").qr(NOW, bytes(12)), NOW)
+    assert again.holder_ref == SUB.hex() and again.nonce == bytes(12)
+    forged = Phone(level1, Sm2PrivateKey.generate(), "SM2").qr(NOW)
+    assert reason(verifier, forged) is Reason.BAD_SIGNATURE
+    assert verifier.cached_credentials == 1

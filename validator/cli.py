@@ -27,6 +27,8 @@ from validator.holders.registry import InvalidHolder, parse_date
 from validator.keygen import add_card_master_key, init_keyset
 from validator.keyset import KeySetError, load_keyset
 from validator.ledger.settlement import InvalidOperator, parse_operator, settle
+from validator.offline.config import load_offline_config
+from validator.offline.finality import finality
 from validator.ports import PortUnavailable, check
 from validator.settings import Settings
 from validator.state import StoreUrlError, open_store
@@ -259,7 +261,10 @@ def _settlement(args: argparse.Namespace) -> int:
     """The same report as `GET /v1/settlement`: JSON (as the API answers) or CSV."""
     day = parse_date(args.date, "--date")
     operator = None if args.operator is None else parse_operator(args.operator)
-    operators = {o.id for o in load_config(_folder(args.config, "--config")).city.operators}
+    config_dir = _folder(args.config, "--config")
+    city = load_config(config_dir).city
+    operators = {o.id for o in city.operators}
+    offline = load_offline_config(config_dir)
     if operator is not None and operator not in operators:
         # Not an error: a past day may name an operator the city has since dropped.
         print(f"warning: {operator} is not an operator of {args.config}", file=sys.stderr)
@@ -273,7 +278,9 @@ def _settlement(args: argparse.Namespace) -> int:
         if args.csv:
             sys.stdout.write(report.as_csv())
         else:
-            print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+            final = finality(day, city.time_zone,
+                             offline.upload_deadline_s if offline else None, time.time())
+            print(json.dumps(report.as_dict() | final, indent=2, ensure_ascii=False))
         return 0
 
     return asyncio.run(run())

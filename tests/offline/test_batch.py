@@ -8,12 +8,14 @@ import json
 
 from terminals_sim.card import tampered
 from terminals_sim.signing import sign_headers
+from tests.admin.client import VIEWER, call
 from tests.offline.records import BATCH_PATH, record, upload, upload_body
 from tests.web.harness import Service, age_birth
 from validator.ledger.reading import day_records
 from validator.ledger.settlement import settle
 from validator.state.store import Block
 
+TZ8 = dt.timezone(dt.timedelta(hours=8))
 BUS, BUS2, GATE = "T-BUS-K1-001", "T-BUS-K1-002", "T-GATE-S01-01"
 UN = "0A1B2C3D"
 
@@ -156,3 +158,21 @@ async def test_too_many_records_or_bytes_is_413_and_a_bad_signature_401(
     assert unsigned.status == 401 and unsigned.body["error"] == "unauthorized"
     not_a_batch = await upload_body(service, BUS, b'{"records": {}}')
     assert not_a_batch.status == 400 and "records" in not_a_batch.body["detail"]
+
+
+async def test_a_days_settlement_is_final_after_the_upload_deadline(service: Service) -> None:
+    day = dt.datetime.fromtimestamp(service.clock.now(), TZ8).date()
+    answer = await call(service, "GET", f"/v1/settlement?date={day}", role=VIEWER)
+    assert answer.body["final"] is False
+    assert answer.body["uploads_until"] == \
+        f"{day + dt.timedelta(days=3)}T00:00:00+08:00"  # 172,800 s after the day's end
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), TZ8).timestamp()
+    service.clock.set(end + 172_800 - 1)
+    assert (await call(service, "GET", f"/v1/settlement?date={day}",
+                       role=VIEWER)).body["final"] is False
+    service.clock.advance(1)
+    holder = service.holder(age_birth(30))
+    late = await upload(service, BUS, [record(holder.qr(end - 60), end - 60)])
+    assert late.body["results"][0]["error"] == "past_deadline"
+    assert (await call(service, "GET", f"/v1/settlement?date={day}",
+                       role=VIEWER)).body["final"] is True

@@ -180,7 +180,11 @@ SCHEMAS: dict[str, Schema] = {
     "Settlement": obj({
         "date": DATE, "rows": {"type": "array", "items": ref("SettlementRow")},
         "totals": obj({name: COUNT for name in _SETTLEMENT_SUMS}, _SETTLEMENT_SUMS),
-    }, ("date", "rows", "totals")),
+        "final": {"type": "boolean", "description":
+                  "no offline record of the day can arrive any more (protocol §8.4)"},
+        "uploads_until": {"type": "string", "format": "date-time", "description":
+                          "the day's end plus the upload deadline, local time"},
+    }, ("date", "rows", "totals", "final", "uploads_until")),
     "WhatIfRequest": obj({"date": DATE, "policy": ref("Policy")}, ("date", "policy")),
     "WhatIfRow": obj({"operator": {"type": "string"}, "venue": {"type": "string"},
                       "rule": {"type": "string"}, **{n: COUNT for n in _WHAT_IF_FIELDS}},

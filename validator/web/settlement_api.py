@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from validator.ledger.settlement import InvalidOperator, parse_operator, settle
-from validator.web.appkeys import STORE
+from validator.offline.finality import finality
+from validator.web.appkeys import CLOCK, CONFIG, STORE
 from validator.web.errors import invalid
+from validator.web.offline_api import OFFLINE_CONFIG
 from validator.web.operator_request import query_date, viewer
 
 SETTLEMENT = "/v1/settlement"
@@ -31,11 +33,17 @@ async def get_settlement(request: web.Request) -> web.Response:
         except InvalidOperator as exc:
             raise invalid(str(exc)) from None
     report = await settle(request.app[STORE], day, operator)
+    # Final once no offline record of the day can arrive any more (protocol §8.4).
+    offline = request.app.get(OFFLINE_CONFIG)
+    final = finality(day, request.app[CONFIG].city.time_zone,
+                     offline.upload_deadline_s if offline is not None else None,
+                     request.app[CLOCK].now())
     if "text/csv" in request.headers.get("Accept", ""):
         suffix = f"-{operator}" if operator else ""
         return web.Response(
             text=report.as_csv(), content_type="text/csv", charset="utf-8",
             headers={"Content-Disposition":
-                     f'attachment; filename="settlement-{day.isoformat()}{suffix}.csv"'},
+                     f'attachment; filename="settlement-{day.isoformat()}{suffix}.csv"',
+                     "X-Settlement-Final": "true" if final["final"] else "false"},
         )
-    return web.json_response(report.as_dict())
+    return web.json_response(report.as_dict() | final)

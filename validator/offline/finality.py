@@ -1,0 +1,29 @@
+"""When a local day's settlement is final: no offline record of it can arrive any more.
+
+A record is taken until `upload_deadline_s` after its decision time, so the last record
+of a local day can come until the day's end plus the deadline; after that the day's
+ledger no longer changes and its settlement is final. Without offline terminals a day
+is final when it ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any
+
+__all__ = ["finality", "uploads_until"]
+
+
+def uploads_until(day: dt.date, time_zone: str, upload_deadline_s: int) -> dt.datetime:
+    """The local time after which no record of `day` is taken."""
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zoneinfo.ZoneInfo(
+        time_zone))
+    return end + dt.timedelta(seconds=upload_deadline_s)
+
+
+def finality(day: dt.date, time_zone: str, upload_deadline_s: int | None,
+             now: float) -> dict[str, Any]:
+    """`{"final": …, "uploads_until": RFC 3339}` for a settlement of `day` read at `now`."""
+    until = uploads_until(day, time_zone, upload_deadline_s or 0)
+    return {"final": now >= until.timestamp(), "uploads_until": until.isoformat()}

@@ -56,6 +56,9 @@ from validator.keygen import init_keyset
 SCENARIOS = {"card": "bus-taps", "qr": "bus-qr", "qr-sm2": "bus-qr-sm2"}
 CEILING_KINDS = ("card", "qr")  # bench/wrk_requests.py prepares these
 SM2_TARGET = 2.0  # an all-SM2 QR costs at most 2x an ES256 QR per core
+# Offline terminals (docs/operations.md): the bundle's sizes and refresh stall, and an
+# upload's records against live QR scans, per core (each prints one JSON line).
+OFFLINE_BENCHES = {"bundle": ["bench.bundle_size"], "batch_vs_live": ["bench.batch_rate"]}
 STEP_PROBE_S = 1  # the host probe before each step (run_probe): ~50,000 answers
 # Idle time before the ceiling, so that it measures the core and not what the ramp left
 # busy. Ceilings straight after a ramp ran 15-50 % dearer than a new validator's; the
@@ -63,6 +66,22 @@ STEP_PROBE_S = 1  # the host probe before each step (run_probe): ~50,000 answers
 # of the benchmark's Redis, but a settled machine is the fairer measurement anyway.
 CEILING_PAUSE_S = 20
 DEFAULT_RATES = "500,1000,1500,2000,2500,3000,3500,4000,4500,5000,6000,7000,8000,10000"
+
+
+def _offline(cpus: str | None, redis: RedisServer, out: Path) -> dict[str, Any]:
+    """The offline benchmarks, on the validator's core, before the load begins."""
+    found: dict[str, Any] = {}
+    for name, module in OFFLINE_BENCHES.items():
+        extra = ["--store", f"redis://127.0.0.1:{redis.port}/14"] if name == "batch_vs_live" \
+            else []
+        bench = Service(pinned(cpus, [PYTHON, "-m", *module, *extra]), out / f"{name}.log")
+        bench.start()
+        assert bench.proc is not None
+        bench.proc.wait()
+        lines = (out / f"{name}.log").read_text().strip().splitlines()
+        print(f"offline {name}: {lines[-1] if lines else '(no output)'}", flush=True)
+        found[name] = json.loads(lines[-1]) if bench.proc.returncode == 0 and lines else None
+    return found
 
 
 def _env(name: str, default: str) -> str:
@@ -176,6 +195,7 @@ def main() -> int:
             micro.proc.wait()
             print((out / "micro.log").read_text(), flush=True)
             doc["micro"] = json.loads((out / "micro.json").read_text())
+            doc["offline"] = _offline(args.server_cpus, redis, out)
         validator = Validator(keys=keys, config=config, store_url=redis.url,
                               workers=args.workers, loop=args.loop, cpus=args.server_cpus,
                               log=out / "validator.log", front=args.front)

@@ -62,9 +62,11 @@ def validation_requests(
     if kind == "card":
         credentials = [CardTap(**{k: v for k, v in tap.items() if k != "type"})
                        for tap in creds.card_taps(keys_dir, n, now)]
-    else:
-        alg: creds.Alg = "EdDSA" if kind.endswith("EdDSA") else "ES256"
-        credentials = [QrScan(c["qr"]) for c in creds.qr_codes(keys_dir, n, now, device_alg=alg)]
+    else:  # "QR ES256", "QR EdDSA" (device keys under the ES256 issuer), "QR SM2" (all-SM2)
+        alg: creds.Alg = "EdDSA" if kind.endswith("EdDSA") else \
+            "SM2" if kind.endswith("SM2") else "ES256"
+        credentials = [QrScan(c["qr"]) for c in creds.qr_codes(
+            keys_dir, n, now, device_alg=alg, issuer_alg="SM2" if alg == "SM2" else "ES256")]
     return [ValidationRequest(
         terminal_id=terminal.id, operator=terminal.operator, venue=terminal.venue,
         request_id=os.urandom(9).hex(), scanned_at=scanned, scanned_at_text=scanned.isoformat(),
@@ -93,7 +95,7 @@ async def pipeline_rows(keys_dir: Path, config_dir: Path, redis_url: str | None)
     if redis_url is not None:
         stores.append(("Redis store, client CPU", lambda: RedisStore.from_url(redis_url)))
     for label, make in stores:
-        for kind, n in (("card", 2000), ("QR ES256", 500), ("QR EdDSA", 500)):
+        for kind, n in (("card", 2000), ("QR ES256", 500), ("QR EdDSA", 500), ("QR SM2", 500)):
             store = make()
             try:
                 us = await _pipeline(keys_dir, config_dir, store, kind, n)

@@ -65,6 +65,23 @@ class Metrics:
             "validator_terminal_last_seen_timestamp_seconds",
             "Unix time of the terminal's latest ledgered decision (any validator process)",
             ["terminal", "venue"], registry=self.registry)
+        # Offline terminals (docs/operations.md; config/alerts.yml watches the first).
+        self.bundle_fetched = Gauge(
+            "validator_terminal_bundle_fetched_timestamp_seconds",
+            "Unix time of the terminal's latest offline bundle fetch (from this process)",
+            ["terminal"], registry=self.registry)
+        self.uploaded = Gauge(
+            "validator_terminal_upload_timestamp_seconds",
+            "Unix time of the terminal's latest batch upload (from this process)",
+            ["terminal"], registry=self.registry)
+        self.offline_records = Counter(
+            "validator_offline_records_total",
+            "Uploaded offline records by result: applied, duplicate, rejected",
+            ["status"], registry=self.registry)
+        self.offline_differences = Counter(
+            "validator_offline_differences_total",
+            "Applied offline records the service decided otherwise than the terminal",
+            registry=self.registry)
         self.spot_entries = Gauge(
             "validator_spot_entries_today", "Entries at the spot today (local day)",
             ["spot"], registry=self.registry)

@@ -9,6 +9,7 @@ import json
 from terminals_sim.card import tampered
 from terminals_sim.signing import sign_headers
 from tests.admin.client import VIEWER, call
+from tests.offline.client import get_bundle
 from tests.offline.records import BATCH_PATH, record, upload, upload_body
 from tests.web.harness import Service, age_birth
 from validator.ledger.reading import day_records
@@ -176,3 +177,19 @@ async def test_a_days_settlement_is_final_after_the_upload_deadline(service: Ser
     assert late.body["results"][0]["error"] == "past_deadline"
     assert (await call(service, "GET", f"/v1/settlement?date={day}",
                        role=VIEWER)).body["final"] is True
+
+
+async def test_operators_see_bundle_fetches_uploads_and_differences(service: Service) -> None:
+    await get_bundle(service, BUS)
+    holder = service.holder(age_birth(30))
+    at = service.clock.now() - 300
+    await upload(service, BUS, [record(holder.qr(at), at, decision="deny",
+                                       reason="bundle_expired"), "x"])
+    now = service.clock.now()
+    assert await service.metric(
+        f'validator_terminal_bundle_fetched_timestamp_seconds{{terminal="{BUS}"}}') == now
+    assert await service.metric(
+        f'validator_terminal_upload_timestamp_seconds{{terminal="{BUS}"}}') == now
+    assert await service.metric('validator_offline_records_total{status="applied"}') == 1
+    assert await service.metric('validator_offline_records_total{status="rejected"}') == 1
+    assert await service.metric("validator_offline_differences_total") == 1

@@ -105,7 +105,7 @@ def _authenticate(request: web.Request, body_sha256: str) -> Terminal:
 
 async def get_bundle(request: web.Request) -> web.Response:
     """The signed bundle, full, or a delta since `?since=SEQ` when the service can."""
-    _authenticate(request, EMPTY_SHA256)
+    terminal = _authenticate(request, EMPTY_SHA256)
     service = _service(request.app)
     since_text = request.query.get("since")
     since = None
@@ -115,6 +115,8 @@ async def get_bundle(request: web.Request) -> web.Response:
             raise ApiError(400, "invalid_request", "since: expected a sequence number")
         since = int(since_text)
     bundle = await service.bundle(since)
+    request.app[METRICS].bundle_fetched.labels(terminal.id).set(
+        request.app[CLOCK].now())
     return web.Response(body=bundle.body, content_type=BUNDLE_TYPE, headers={
         "X-Bundle-Seq": str(bundle.seq), "X-Bundle-Kind": "full" if bundle.full else "delta"})
 
@@ -131,4 +133,9 @@ async def post_batch(request: web.Request) -> web.Response:
     records = parse_batch(body, offline.batch_max_records)
     answer = await reconciler.apply(terminal_id=terminal.id, operator=terminal.operator,
                                     venue=terminal.venue, records=records)
+    metrics = app[METRICS]
+    metrics.uploaded.labels(terminal.id).set(app[CLOCK].now())
+    for result in answer["results"]:
+        metrics.offline_records.labels(result["status"]).inc()
+        metrics.offline_differences.inc(result["status"] == "applied" and result["differs"])
     return web.Response(body=orjson.dumps(answer), content_type="application/json")

@@ -16,10 +16,14 @@ __all__ = ["finality", "uploads_until"]
 
 
 def uploads_until(day: dt.date, time_zone: str, upload_deadline_s: int) -> dt.datetime:
-    """The local time after which no record of `day` is taken."""
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zoneinfo.ZoneInfo(
-        time_zone))
-    return end + dt.timedelta(seconds=upload_deadline_s)
+    """The local time after which no record of `day` is taken (the calendar's last
+    second for a day so near its end that the sum does not fit)."""
+    tz = zoneinfo.ZoneInfo(time_zone)
+    try:
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz)
+        return end + dt.timedelta(seconds=upload_deadline_s)
+    except OverflowError:
+        return dt.datetime.combine(dt.date.max, dt.time(23, 59, 59), tz)
 
 
 def finality(day: dt.date, time_zone: str, upload_deadline_s: int | None,

@@ -110,10 +110,12 @@ class RedisClusterNodes:
             time.sleep(0.05)
 
     def wait_ok(self, timeout_s: float = START_TIMEOUT_S) -> None:
-        """Until every running node reports `cluster_state:ok` and 3 primaries serve."""
+        """Until every running node reports `cluster_state:ok`, 3 primaries serve and
+        every other running node replicates one of them."""
         def ok() -> bool:
-            return all(b"cluster_state:ok" in _info(p) for p in self.running()) and \
-                len(self.primaries()) == 3
+            running = self.running()
+            return all(b"cluster_state:ok" in _info(p) for p in running) and \
+                len(self.primaries()) == 3 and len(self.replicas()) == len(running) - 3
         self._wait(ok, "the cluster did not reach cluster_state:ok", timeout_s)
 
     def running(self) -> list[int]:
@@ -123,6 +125,11 @@ class RedisClusterNodes:
         """The ports of the running nodes that serve slots as primaries now."""
         return [p for p in self.running() if b"role:master" in command(p, "INFO", "replication")
                 and _owns_slots(p)]
+
+    def replicas(self) -> list[int]:
+        """The ports of the running nodes that replicate a primary whose link is up."""
+        return [p for p in self.running()
+                if b"master_link_status:up" in command(p, "INFO", "replication")]
 
     def flush(self) -> None:
         for port in self.primaries():

@@ -36,9 +36,7 @@ async def cluster_store(cluster_url: str) -> AsyncIterator[RedisClusterStore]:
 def test_the_fixture_is_three_primaries_each_with_a_replica(
     redis_cluster: RedisClusterNodes, cluster_url: str
 ) -> None:
-    assert len(redis_cluster.primaries()) == 3
-    nodes = command(redis_cluster.ports[0], "CLUSTER", "NODES").decode()
-    assert nodes.count("slave") == 3 and nodes.count("master") == 3
+    assert len(redis_cluster.primaries()) == 3 and len(redis_cluster.replicas()) == 3
     assert all(port < 55535 for port in redis_cluster.ports)
 
 
@@ -51,7 +49,8 @@ def test_every_key_of_a_holders_commit_shares_one_slot(redis_cluster: RedisClust
                   card_no="A12345678")
     named = slots.commit_keys(full, "token")
     assert set(named) == {"idempotency", "ledger", "nonce", "atc", "rides", "entered",
-                          "companion", "holder_block", "registry", "reservation"}
+                          "companion", "holder_block", "registry", "card_block",
+                          "reservation"}
     node = redis_cluster.ports[0]
     assert len({command(node, "CLUSTER", "KEYSLOT", key) for key in named.values()}) == 1
     # A request that yields no holder: the terminal's slot, its records only.
@@ -64,11 +63,12 @@ def test_every_key_of_a_holders_commit_shares_one_slot(redis_cluster: RedisClust
 def test_cluster_urls_parse_or_name_what_is_wrong() -> None:
     parsed = parse_cluster_url("rediscluster://:s%40cret@10.0.0.1:7000,[::1]:7001?ssl=true")
     assert parsed.nodes == (("10.0.0.1", 7000), ("::1", 7001))
-    assert parsed.password == "s@cret" and parsed.tls == {"ssl": True}
+    assert parsed.password == "s@cret" and parsed.tls
     for bad, says in (("rediscluster://", "seed node"),
                       ("rediscluster://h:1,h", "seed node 'h'"),
                       ("rediscluster://h:99999", "seed node"),
                       ("rediscluster://h:1?min_replica=1", "unknown option 'min_replica'"),
+                      ("rediscluster://h:1?ssl_ca_certs=/ca.pem", "unknown option"),
                       ("rediscluster://h:1?ssl=maybe", "ssl='maybe'")):
         with pytest.raises(StoreUrlError, match=says):
             asyncio.run(open_store(bad))
@@ -120,3 +120,30 @@ async def test_a_validator_killed_between_reservation_and_commit(
     ledger = [record for _, record in await cluster_store.ledger_read(DAY)]
     assert sorted(ledger) == [b'{"request":"dead-0002"}', b'{"request":"new-0002"}']
     assert await cluster_store.commit(entry("new-0003", "d" * 32)) == Conflict(Guard.CAPACITY)
+
+
+async def test_a_card_blocked_after_its_holder_was_seen_denies_the_next_scan(
+    cluster_url: str, cluster_store: RedisClusterStore
+) -> None:
+    def tap(request_id: str) -> Commit:
+        return Commit(terminal_id="T-BUS-K1-001", request_id=request_id, body_sha256="0" * 64,
+                      response=b"{}", ledger=b"{}", local_date=DAY, holder_ref=REF,
+                      card_no="A12345678", assume_no_status=True)
+
+    assert isinstance(await cluster_store.commit(tap("tap-0001")), Committed)  # card seen
+    await cluster_store.put_block("card", "A12345678", Block(reason="lost"))
+    # This process checks the mirror in the holder's slot; a process that has not seen
+    # the card reads the card's own slot. Both refuse the speculative commit.
+    other = RedisClusterStore.from_url(cluster_url)
+    try:
+        for store in (cluster_store, other):
+            assert await store.commit(tap(f"tap-{id(store)}")) == Conflict(Guard.STATUS)
+        snap = await cluster_store.snapshot(SnapshotQuery(
+            terminal_id="T-BUS-K1-001", request_id="probe-0001", local_date=DAY,
+            holder_ref=REF, card_no="A12345678"))
+        assert snap.card_block == Block(reason="lost")
+        await cluster_store.delete_block("card", "A12345678")
+        assert isinstance(await other.commit(tap("tap-0003")), Committed)
+        assert isinstance(await cluster_store.commit(tap("tap-0004")), Committed)
+    finally:
+        await other.close()

@@ -24,14 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
+from validator.lru import Lru
 from validator.state import capacity, codec, slots
-from validator.state.script import COMMIT, Script, commit_call
+from validator.state.resp import NoScriptError, RespError
+from validator.state.resp_cluster import ClusterRespClient
+from validator.state.script import CARD_SEEN, COMMIT, Script, commit_call
 from validator.state.store import (
     USAGE_TTL_S,
     Commit,
@@ -46,10 +50,13 @@ from validator.state.store import (
     StoreUnavailable,
 )
 
+CARDS_SEEN = 65_536  # cards remembered as registered with their holder, per process
+CONNECTIONS_PER_OPERATION = 4  # a snapshot: its MGET, the card's block, the spot, the terminal's
+
 
 def _unavailable(exc: BaseException | None) -> StoreUnavailable | None:
     """The cluster store's error boundary: what a foreign error becomes."""
-    if isinstance(exc, RedisError | RedisClusterException | OSError):
+    if isinstance(exc, RedisError | RedisClusterException | RespError | OSError):
         return StoreUnavailable(f"redis cluster: {type(exc).__name__}: {exc}")
     if isinstance(exc, ValueError | KeyError | TypeError):
         return StoreUnavailable(f"redis cluster answered garbage: {type(exc).__name__}")
@@ -57,21 +64,37 @@ def _unavailable(exc: BaseException | None) -> StoreUnavailable | None:
 
 
 class _Bounded:
-    """`async with store._bounded():` — `timeout_s` for the call, errors translated."""
+    """`async with store._bounded():` — one of `max_in_flight` operations, `timeout_s`
+    for it (waiting for its turn included), errors translated.
 
-    __slots__ = ("_deadline",)
+    redis-py's cluster client fails a call at once when a node's connection pool is
+    exhausted: bounding the operations in flight (each uses at most
+    `CONNECTIONS_PER_OPERATION` connections) keeps a burst waiting instead of failing.
+    """
 
-    def __init__(self, timeout_s: float) -> None:
+    __slots__ = ("_deadline", "_slots")
+
+    def __init__(self, slots: asyncio.Semaphore, timeout_s: float) -> None:
+        self._slots = slots
         self._deadline = asyncio.timeout(timeout_s)
 
     async def __aenter__(self) -> None:
         await self._deadline.__aenter__()
+        try:
+            await self._slots.acquire()
+        except BaseException as exc:  # the deadline fired while waiting for a turn
+            await self._exit(type(exc), exc)
+            raise
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._slots.release()
+        await self._exit(kind, exc)
+
+    async def _exit(self, kind: type[BaseException] | None, exc: BaseException | None) -> None:
         try:
-            await self._deadline.__aexit__(kind, exc, tb)
+            await self._deadline.__aexit__(kind, exc, None)
         except TimeoutError as expired:
             exc = expired
         mapped = _unavailable(exc)
@@ -79,34 +102,62 @@ class _Bounded:
             raise mapped from exc
 
 
-class ClusterBase:
-    """The client, its bounds, and the calls both halves of the store share."""
+class _HotBoundary:
+    """`with _HOT:` around lean-client calls (their deadline is the client's own)."""
 
-    def __init__(self, client: RedisCluster, *, ledger_retention_days: int = 400,
-                 timeout_s: float = 1.0,
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        mapped = _unavailable(exc)
+        if mapped is not None:
+            raise mapped from exc
+
+
+_HOT = _HotBoundary()
+
+
+class ClusterBase:
+    """The clients, their bounds, and the calls both halves of the store share: the
+    lean cluster client (`resp_cluster.py`) for the decision path and every script,
+    redis-py's cluster client for the operator-side commands."""
+
+    def __init__(self, client: RedisCluster, hot: ClusterRespClient, *,
+                 ledger_retention_days: int = 400, timeout_s: float = 1.0,
+                 max_in_flight: int = 256,
                  reservation_ttl_ms: int = capacity.RESERVATION_TTL_MS,
                  clock_margin_ms: int = capacity.CLOCK_MARGIN_MS) -> None:
         self._client = client
+        self._hot = hot
         self._reservation = (reservation_ttl_ms, clock_margin_ms)
         self._timeout_s = timeout_s
+        self._slots = asyncio.Semaphore(max_in_flight)
         self._retention_s = ledger_retention_days * 86400
+        # "<card_no>|<holder_ref>" seen by this process (`_card_seen`): their blocks are
+        # mirrored in the holder's slot, so the commit's script checks them itself.
+        self._cards_seen: Lru[str, bool] = Lru(CARDS_SEEN)
 
     def _bounded(self) -> _Bounded:
-        return _Bounded(self._timeout_s)
+        return _Bounded(self._slots, self._timeout_s)
 
     async def eval_script(self, script: Script, keys: tuple[str, ...], args: tuple[Any, ...]
                           ) -> Any:
-        """EVALSHA, loading the script on a node that does not know it (NOSCRIPT)."""
-        async with self._bounded():
+        """EVALSHA on the keys' primary, loading the script there if it does not know it
+        (NOSCRIPT: a new primary, a restart; the script did not run)."""
+        with _HOT:
             try:
-                return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+                return await self._hot.execute(keys[0], "EVALSHA", script.sha, len(keys),
+                                               *keys, *args)
             except NoScriptError:
-                await self._client.script_load(script.source)
-                return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+                await self._hot.execute(keys[0], "SCRIPT", "LOAD", script.source)
+                return await self._hot.execute(keys[0], "EVALSHA", script.sha, len(keys),
+                                               *keys, *args)
 
     async def exists(self, key: str) -> bool:
-        async with self._bounded():
-            return bool(await self._client.exists(key))
+        with _HOT:
+            return bool(await self._hot.execute(key, "EXISTS", key))
 
 
 class DecisionPath(ClusterBase):
@@ -127,24 +178,35 @@ class DecisionPath(ClusterBase):
                 wanted["atc"] = slots.atc(ref, q.card_id)
             if q.spot_id is not None:
                 wanted["entered"] = slots.entered(ref, q.local_date, q.spot_id)
-        apart = {}
+        hot = self._hot
+        apart: dict[str, Awaitable[Any]] = {}
         elsewhere = _terminal_record(q.terminal_id, q.request_id, ref)
         if elsewhere is not None:
-            apart["stored_elsewhere"] = elsewhere
+            apart["stored_elsewhere"] = hot.execute(elsewhere, "GET", elsewhere)
         if q.card_no is not None:
-            apart["card_block"] = slots.block("card", q.card_no)
+            if ref is not None and self._cards_seen.get(f"{q.card_no}|{ref}") is not None:
+                wanted["card_block"] = slots.card_block_mirror(ref, q.card_no)
+            else:
+                apart["card_block"] = self._card_seen(q.card_no, ref)
         if q.spot_id is not None:
-            apart["capacity"] = slots.capacity(q.spot_id, q.local_date)
-        async with self._bounded():
+            cap = slots.capacity(q.spot_id, q.local_date)
+            apart["capacity"] = hot.execute(cap, "GET", cap)
+        with _HOT:
             values, *others = await asyncio.gather(
-                self._client.mget(list(wanted.values())),
-                *(self._client.get(key) for key in apart.values()))
-            if not isinstance(values, list):
-                raise TypeError("MGET answered no array")
+                hot.execute(wanted["stored"], "MGET", *wanted.values()), *apart.values())
             raw = dict(zip(wanted, values, strict=True)) | dict(zip(apart, others, strict=True))
             if raw["stored"] is None:
                 raw["stored"] = raw.pop("stored_elsewhere", None)
             return codec.decode_snapshot(raw)
+
+    def _card_seen(self, card_no: str, holder_ref: str | None) -> Awaitable[Any]:
+        """The card's block as it is now, the card remembered with its holder first (a
+        block put later is mirrored into the holder's slot; `card_seen.lua`)."""
+        block = slots.block("card", card_no)
+        if holder_ref is None:
+            return self._hot.execute(block, "GET", block)
+        self._cards_seen.put(f"{card_no}|{holder_ref}", True)
+        return self.eval_script(CARD_SEEN, (block, slots.card_holders(card_no)), (holder_ref,))
 
     async def commit(self, commit: Commit) -> CommitResult:
         """Card block and capacity reservation first, then the script in the holder's
@@ -156,8 +218,7 @@ class DecisionPath(ClusterBase):
         named = slots.commit_keys(c, token)  # a caller's mistake raises before any I/O
         facts: dict[str, str] = {}
         card = c.card_no if c.assume_no_status else None
-        stored, blocked, deadline = await asyncio.gather(
-            self._stored_elsewhere(c), self._card_blocked(card), self._reserve(c, token))
+        stored, blocked, deadline = await self._read_apart(c, card, token)
         if stored is not None:  # an earlier answer, decided before a holder was known
             if token is not None and deadline is not None:
                 assert spot is not None and ref is not None
@@ -178,18 +239,25 @@ class DecisionPath(ClusterBase):
                                   used=isinstance(result, Committed))
         return result
 
-    async def _stored_elsewhere(self, c: Commit) -> StoredResponse | None:
-        key = _terminal_record(c.terminal_id, c.request_id, c.holder_ref)
-        if key is None:
-            return None
-        async with self._bounded():
-            raw = await self._client.get(key)
-            if raw is not None and not isinstance(raw, bytes):
-                raise TypeError("an idempotency record is not bytes")
-            return None if raw is None else codec.decode_stored(raw)
-
-    async def _card_blocked(self, card_no: str | None) -> bool:
-        return card_no is not None and await self.exists(slots.block("card", card_no))
+    async def _read_apart(self, c: Commit, card_no: str | None, token: str | None
+                          ) -> tuple[StoredResponse | None, bool, int | None]:
+        """What the commit needs from outside its slot, read together: an answer stored
+        in the terminal's slot, the block of a card this process has not seen with this
+        holder yet (else its mirror is in the holder's slot), a capacity reservation."""
+        hot, elsewhere = self._hot, _terminal_record(c.terminal_id, c.request_id, c.holder_ref)
+        reads: dict[str, Awaitable[Any]] = {}
+        if elsewhere is not None:
+            reads["stored"] = hot.execute(elsewhere, "GET", elsewhere)
+        if card_no is not None and (c.holder_ref is None or self._cards_seen.get(
+                f"{card_no}|{c.holder_ref}") is None):
+            reads["card_blocked"] = self._card_seen(card_no, c.holder_ref)
+        if token is not None:
+            reads["deadline"] = self._reserve(c, token)
+        with _HOT:
+            got = dict(zip(reads, await asyncio.gather(*reads.values()), strict=True))
+            stored = got.get("stored")
+            return (None if stored is None else codec.decode_stored(stored),
+                    bool(got.get("card_blocked")), got.get("deadline"))
 
     async def _reserve(self, c: Commit, token: str | None) -> int | None:
         if token is None or c.spot_id is None or c.holder_ref is None or c.spot_capacity is None:
@@ -205,10 +273,10 @@ class DecisionPath(ClusterBase):
         numkeys = int(call[0])
         tag, value = await self.eval_script(COMMIT, tuple(map(str, call[1:1 + numkeys])),
                                             call[1 + numkeys:])
-        async with self._bounded():
+        with _HOT:
             if tag == 2:
                 group = slots.request_group(c.terminal_id, c.holder_ref)
-                return Committed(merged_id(value.decode(), group))
+                return Committed(slots.merged_id(value.decode(), group))
             if tag == 1:
                 return Conflict(Guard(value.decode()))
             if tag == 0:
@@ -226,17 +294,3 @@ def _terminal_record(terminal_id: str, request_id: str, holder_ref: str | None) 
     if group == slots.group_of(holder_ref):
         return None
     return slots.idempotency(group, terminal_id, request_id)
-
-
-def merged_id(stream_id: str, group: int) -> str:
-    """A group stream's entry id as an id of the day's merged ledger: `<ms>-<seq·G + g>`,
-    so that ids order by time, then by sequence, then by group, and parse as stream ids."""
-    ms, _, seq = stream_id.partition("-")
-    return f"{ms}-{int(seq) * slots.GROUPS + group}"
-
-
-def split_id(entry_id: str) -> tuple[int, int, int]:
-    """A merged id → (ms, seq, group)."""
-    ms, _, rest = entry_id.partition("-")
-    seq, group = divmod(int(rest), slots.GROUPS)
-    return int(ms), seq, group

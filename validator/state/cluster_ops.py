@@ -18,8 +18,9 @@ from redis.exceptions import RedisError
 
 from validator.policy.types import Category
 from validator.state import codec, keys, slots
-from validator.state.cluster import ClusterBase, merged_id, split_id
+from validator.state.cluster import ClusterBase
 from validator.state.script import LEASE, PUT_HOLDERS, RELEASE
+from validator.state.slots import merged_id, split_id
 from validator.state.store import FEED_ERRORS_KEPT, Block, BlockKind, StoreUnavailable
 
 HOLDER_BATCH = 500  # records per script call, as on one Redis
@@ -83,18 +84,29 @@ class Operations(ClusterBase):
             return codec.decode_block(await self._client.get(slots.block(kind, ident)))
 
     async def put_block(self, kind: BlockKind, ident: str, block: Block) -> Block | None:
-        """The index entry, then SET … GET (answers the previous block)."""
+        """The index entry, SET … GET (answers the previous block), then a card's block
+        mirrored into the slot of every holder the card was seen with."""
+        encoded = codec.encode_block(block)
         async with self._bounded():
             await self._client.zadd(slots.block_index(kind), {ident: 0})
-            previous = await self._client.set(slots.block(kind, ident),
-                                              codec.encode_block(block), get=True)
+            previous = await self._client.set(slots.block(kind, ident), encoded, get=True)
+            if kind == "card":
+                for holder_ref in await self._card_holders(ident):
+                    await self._client.set(slots.card_block_mirror(holder_ref, ident), encoded)
             return codec.decode_block(previous if isinstance(previous, bytes) else None)
 
     async def delete_block(self, kind: BlockKind, ident: str) -> Block | None:
         async with self._bounded():
             removed = await self._client.getdel(slots.block(kind, ident))
+            if kind == "card":
+                for holder_ref in await self._card_holders(ident):
+                    await self._client.delete(slots.card_block_mirror(holder_ref, ident))
             await self._client.zrem(slots.block_index(kind), ident)
             return codec.decode_block(removed)
+
+    async def _card_holders(self, card_no: str) -> list[str]:
+        members = await self._client.smembers(slots.card_holders(card_no))
+        return sorted(_text(member) for member in members)
 
     async def list_blocks(
         self, kind: BlockKind, after: str | None = None, count: int = 100
@@ -193,6 +205,7 @@ class Operations(ClusterBase):
             raise StoreUnavailable(f"redis cluster: cluster_state is {state!r}")
 
     async def close(self) -> None:
+        await self._hot.close()
         with contextlib.suppress(RedisError, OSError):
             await self._client.aclose()
 

@@ -1,26 +1,26 @@
-"""`RedisClusterStore` and its URL: `rediscluster://[[user]:password@]HOST:PORT[,HOST:PORT…][?options]`.
+"""`RedisClusterStore` and its URL: `rediscluster://[[user]:password@]HOST:PORT[,HOST:PORT…][?ssl=true]`.
 
-The hosts are seed nodes: any one that answers gives the client the cluster's map.
-Options, spelled as redis-py spells them: `ssl=true` (TLS), `ssl_ca_certs`,
-`ssl_certfile`, `ssl_keyfile`, `ssl_cert_reqs` (`required` | `optional` | `none`),
-`ssl_check_hostname` (`true` | `false`). Anything else is refused, naming the option,
-so a misspelt setting never passes for a working one.
+The hosts are seed nodes: any one that answers gives the clients the cluster's map.
+`ssl=true` connects with TLS, verified against the system's certificate authorities
+(both clients of the store honour that; other TLS settings are refused rather than
+honoured by one client only). Anything else is refused, naming the option, so a
+misspelt setting never passes for a working one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from validator.state.cluster import DecisionPath
+from validator.state.cluster import CONNECTIONS_PER_OPERATION, DecisionPath
 from validator.state.cluster_ops import Operations
+from validator.state.resp_cluster import ClusterRespClient
 
 SCHEME = "rediscluster://"
-_TLS_TEXT = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
 _BOOLS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 
@@ -33,7 +33,7 @@ class ClusterUrl:
     nodes: tuple[tuple[str, int], ...]
     username: str | None = None
     password: str | None = None
-    tls: dict[str, str | bool] = field(default_factory=dict)
+    tls: bool = False
 
 
 def parse_cluster_url(url: str) -> ClusterUrl:
@@ -47,17 +47,13 @@ def parse_cluster_url(url: str) -> ClusterUrl:
         username = unquote(user) or None
         password = unquote(secret) if colon else None
     nodes = tuple(_node(part) for part in hosts.rstrip("/").split(","))
-    tls: dict[str, str | bool] = {}
+    tls = False
     for name, value in parse_qsl(query, keep_blank_values=True, strict_parsing=False):
-        if name in ("ssl", "ssl_check_hostname"):
-            if value.lower() not in _BOOLS:
-                raise ClusterUrlError(f"option {name}={value!r}: expected true or false")
-            tls[name] = _BOOLS[value.lower()]
-        elif name in _TLS_TEXT:
-            tls[name] = value
-        else:
-            raise ClusterUrlError(f"unknown option {name!r} (known: ssl, "
-                                  f"ssl_check_hostname, {', '.join(_TLS_TEXT)})")
+        if name != "ssl":
+            raise ClusterUrlError(f"unknown option {name!r} (known: ssl)")
+        if value.lower() not in _BOOLS:
+            raise ClusterUrlError(f"option {name}={value!r}: expected true or false")
+        tls = _BOOLS[value.lower()]
     return ClusterUrl(nodes, username, password, tls)
 
 
@@ -73,7 +69,7 @@ class RedisClusterStore(DecisionPath, Operations):
 
     @classmethod
     def from_url(cls, url: str, *, ledger_retention_days: int = 400, timeout_s: float = 1.0,
-                 max_connections: int = 64, **capacity: int) -> RedisClusterStore:
+                 max_in_flight: int = 256, **capacity: int) -> RedisClusterStore:
         """A store on the cluster the seed nodes of `url` belong to. Nothing is
         contacted yet: the first call finds the cluster (StoreUnavailable until then).
         `capacity` may set `reservation_ttl_ms` and `clock_margin_ms` (capacity.py)."""
@@ -82,11 +78,14 @@ class RedisClusterStore(DecisionPath, Operations):
             startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes],
             username=parsed.username, password=parsed.password,
             socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-            max_connections=max_connections,
+            # per node: enough for every operation in flight to land on one node
+            max_connections=max_in_flight * CONNECTIONS_PER_OPERATION,
             # A few quick retries ride out MOVED/ASK after a failover or a resharding
             # step; the call's own deadline (timeout_s) bounds them all.
             retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 3),
-            **parsed.tls,  # type: ignore[arg-type]
+            ssl=parsed.tls,
         )
-        return cls(client, ledger_retention_days=ledger_retention_days, timeout_s=timeout_s,
-                   **capacity)
+        hot = ClusterRespClient(parsed.nodes, username=parsed.username,
+                                password=parsed.password, tls=parsed.tls, timeout_s=timeout_s)
+        return cls(client, hot, ledger_retention_days=ledger_retention_days, timeout_s=timeout_s,
+                   max_in_flight=max_in_flight, **capacity)

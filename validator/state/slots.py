@@ -17,8 +17,11 @@ one per holder.
 - **A request that yields no holder** (denied before its credential was read: clock
   skew, malformed, a bad signature): the terminal's group, for its idempotency record
   and ledger record.
-- **Card blocks**, keyed by card number: the card number's group. The store reads them
-  beside the holder's keys and hands the answer to the commit (commit.lua).
+- **Card blocks**, keyed by card number: the card number's group, beside the set of
+  holders the card was seen with; a block is mirrored into each such holder's group,
+  where the holder's commit checks it atomically. A card not yet seen by this process
+  is registered first (`lua/card_seen.lua`, which answers the block as it is), so a
+  block put before or after a card's first scan denies every later scan of it.
 - **Spot capacity**: the spot's own slot (`{s:S01}`), with its reservations.
 - Registry and block indexes, audit log, live feed: a slot each.
 
@@ -70,6 +73,20 @@ def ledger(group: int, day: dt.date) -> str:
     return f"{PREFIX}{tag(group)}:ledger:{day.isoformat()}"
 
 
+def merged_id(stream_id: str, group: int) -> str:
+    """A group stream's entry id as an id of the day's merged ledger: `<ms>-<seq·G + g>`,
+    so that ids order by time, then by sequence, then by group, and parse as stream ids."""
+    ms, _, seq = stream_id.partition("-")
+    return f"{ms}-{int(seq) * GROUPS + group}"
+
+
+def split_id(entry_id: str) -> tuple[int, int, int]:
+    """A merged id → (ms, seq, group)."""
+    ms, _, rest = entry_id.partition("-")
+    seq, group = divmod(int(rest), GROUPS)
+    return int(ms), seq, group
+
+
 def _holder_key(holder_ref: str, name: str) -> str:
     return f"{PREFIX}{tag(group_of(holder_ref))}:{name}:{holder_ref}"
 
@@ -108,6 +125,18 @@ def block(kind: BlockKind, ident: str) -> str:
     return f"{PREFIX}{tag(group_of(ident))}:block:{kind}:{ident}"
 
 
+def card_holders(card_no: str) -> str:
+    """The holders a card was seen with (one, in practice: the SSN on the card fixes it),
+    in the card number's slot beside its block: where a block is mirrored to."""
+    return f"{PREFIX}{tag(group_of(card_no))}:cardholders:{card_no}"
+
+
+def card_block_mirror(holder_ref: str, card_no: str) -> str:
+    """A copy of a card's block in the slot of a holder the card was seen with, so that
+    the holder's commit checks it atomically."""
+    return _holder_key(holder_ref, "cardblock") + ":" + card_no
+
+
 def block_index(kind: BlockKind) -> str:
     return f"{PREFIX}{{blocks}}:{kind}"
 
@@ -125,19 +154,26 @@ def reservations(spot_id: str, day: dt.date) -> str:
 def commit_keys(c: Commit, reservation: str | None) -> dict[str, str]:
     """The keys of `c` that live in its request's slot, by commit.lua's names.
 
-    The card block and the spot's capacity live elsewhere: the cluster store reads them
-    first and passes what it found (script.commit_call's `facts`).
+    The card's block is its mirror in the holder's slot; the card itself and the spot's
+    capacity live elsewhere: the cluster store reads them first and passes what it
+    found (script.commit_call's `facts`).
     """
     ref, day = c.holder_ref, c.local_date
     group = request_group(c.terminal_id, ref)
     named = {"idempotency": idempotency(group, c.terminal_id, c.request_id),
              "ledger": ledger(group, day)}
     if ref is None:
-        if c.nonce is not None or c.atc is not None or c.concession_ride_cap is not None \
-                or c.spot_capacity is not None or c.concession_entry or c.assume_no_status \
-                or c.companion_use is not None or c.companion_open_at is not None:
+        if _guarded(c):
             raise ValueError("a commit with a guard needs the holder its keys are named by")
         return named
+    named |= _holder_keys(c, ref)
+    if reservation is not None:
+        named["reservation"] = reservation_mark(ref, reservation)
+    return named
+
+
+def _holder_keys(c: Commit, ref: str) -> dict[str, str]:
+    named, day = {}, c.local_date
     if c.nonce is not None:
         named["nonce"] = nonce(ref, c.nonce)
     if c.atc is not None:
@@ -155,6 +191,12 @@ def commit_keys(c: Commit, reservation: str | None) -> dict[str, str]:
     if c.assume_no_status:
         named["holder_block"] = block("holder", ref)
         named["registry"] = holder(ref)
-    if reservation is not None:
-        named["reservation"] = reservation_mark(ref, reservation)
+        if c.card_no is not None:
+            named["card_block"] = card_block_mirror(ref, c.card_no)
     return named
+
+
+def _guarded(c: Commit) -> bool:
+    return any((c.nonce is not None, c.atc is not None, c.concession_ride_cap is not None,
+                c.spot_capacity is not None, c.concession_entry, c.assume_no_status,
+                c.companion_use is not None, c.companion_open_at is not None))

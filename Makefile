@@ -59,6 +59,10 @@ browser:
 # The service on the embedded store, and simulated terminals keeping traffic flowing
 # (their validations through the lean terminal front on TERMINAL_PORT).
 run: $(STAMP) keys/dev/trust-list.json
+	@$(PY) -m validator check-ports --host $(HOST) --port $(PORT) \
+	    --terminal-port $(TERMINAL_PORT) || { \
+	  echo "make run: is it running already? Stop it, or give this one other ports:" \
+	    "make run PORT=... TERMINAL_PORT=..." >&2; exit 2; }
 	@echo "dashboard: http://$(HOST):$(PORT)/dashboard  (tokens: keys/dev/dev-tokens.txt)"
 	@echo "terminals: http://$(HOST):$(TERMINAL_PORT)/v1/validations (or on port $(PORT))"
 	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \

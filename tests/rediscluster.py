@@ -13,6 +13,7 @@ the one the single-Redis fixture uses.
 from __future__ import annotations
 
 import random
+import signal
 import socket
 import subprocess
 import time
@@ -130,6 +131,34 @@ class RedisClusterNodes:
         """The ports of the running nodes that replicate a primary whose link is up."""
         return [p for p in self.running()
                 if b"master_link_status:up" in command(p, "INFO", "replication")]
+
+    def primary_of(self, key: str) -> int:
+        """The port of the primary that serves `key`'s slot now."""
+        any_node = self.running()[0]
+        slot = int(command(any_node, "CLUSTER", "KEYSLOT", key)[1:].strip())
+        for line in command(any_node, "CLUSTER", "NODES").decode().splitlines():
+            fields = line.split()
+            if len(fields) < 8 or "master" not in fields[2] or "fail" in fields[2]:
+                continue
+            for span in fields[8:]:
+                first, _, last = span.partition("-")
+                if first.isdigit() and int(first) <= slot <= int(last or first):
+                    return int(fields[1].split("@")[0].rsplit(":", 1)[1])
+        raise LookupError(f"no primary serves slot {slot}")
+
+    def replica_of(self, primary: int) -> int:
+        for port in self.replicas():
+            info = command(port, "INFO", "replication").decode()
+            if f"master_port:{primary}\r" in info:
+                return port
+        raise LookupError(f"no replica of {primary}")
+
+    def pause(self, port: int) -> None:
+        """Freeze one node (SIGSTOP): its connections stay open, nothing answers."""
+        self._processes[port].send_signal(signal.SIGSTOP)
+
+    def resume(self, port: int) -> None:
+        self._processes[port].send_signal(signal.SIGCONT)
 
     def flush(self) -> None:
         for port in self.primaries():

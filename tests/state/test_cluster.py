@@ -18,7 +18,16 @@ from tests.rediscluster import RedisClusterNodes, command
 from tests.state.cluster_validator import CAPACITY, DAY, SPOT, TTL_MS, entry
 from validator.state import StoreUrlError, open_store, slots
 from validator.state.rediscluster import RedisClusterStore, parse_cluster_url
-from validator.state.store import Block, Commit, Committed, Conflict, Guard, SnapshotQuery
+from validator.state.store import (
+    Block,
+    Commit,
+    Committed,
+    Conflict,
+    Duplicate,
+    Guard,
+    SnapshotQuery,
+    StoreUnavailable,
+)
 
 REF = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 CARD_ID = "369900D156000005" + "00AB12CD34EF5678"
@@ -69,7 +78,8 @@ def test_cluster_urls_parse_or_name_what_is_wrong() -> None:
                       ("rediscluster://h:99999", "seed node"),
                       ("rediscluster://h:1?min_replica=1", "unknown option 'min_replica'"),
                       ("rediscluster://h:1?ssl_ca_certs=/ca.pem", "unknown option"),
-                      ("rediscluster://h:1?ssl=maybe", "ssl='maybe'")):
+                      ("rediscluster://h:1?ssl=maybe", "ssl='maybe'"),
+                      ("rediscluster://h:1?min_replicas=one", "min_replicas='one'")):
         with pytest.raises(StoreUrlError, match=says):
             asyncio.run(open_store(bad))
 
@@ -147,3 +157,24 @@ async def test_a_card_blocked_after_its_holder_was_seen_denies_the_next_scan(
         assert isinstance(await cluster_store.commit(tap("tap-0004")), Committed)
     finally:
         await other.close()
+
+
+async def test_min_replicas_answers_a_commit_only_once_a_replica_has_it(
+    cluster_url: str, redis_cluster: RedisClusterNodes
+) -> None:
+    store = RedisClusterStore.from_url(cluster_url + "?min_replicas=1")
+    try:
+        first = entry("wait-0001", REF)
+        assert isinstance(await store.commit(first), Committed)
+        primary = redis_cluster.primary_of(slots.holder(REF))
+        replica = redis_cluster.replica_of(primary)
+        redis_cluster.pause(replica)
+        try:  # the commit is applied on the primary, but not answered as done
+            with pytest.raises(StoreUnavailable, match="replicas"):
+                await store.commit(entry("wait-0002", REF))
+        finally:
+            redis_cluster.resume(replica)
+        # The terminal's retry is answered from the stored record: nothing twice.
+        assert isinstance(await store.commit(entry("wait-0002", REF)), Duplicate)
+    finally:
+        await store.close()

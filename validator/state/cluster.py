@@ -128,8 +128,13 @@ class ClusterBase:
                  ledger_retention_days: int = 400, timeout_s: float = 1.0,
                  max_in_flight: int = 256,
                  reservation_ttl_ms: int = capacity.RESERVATION_TTL_MS,
-                 clock_margin_ms: int = capacity.CLOCK_MARGIN_MS) -> None:
+                 clock_margin_ms: int = capacity.CLOCK_MARGIN_MS,
+                 min_replicas: int = 0) -> None:
         self._client = client
+        # A commit is answered only once this many replicas have it (WAIT), so that a
+        # failover loses no decision a terminal was told; within the call's deadline.
+        self._min_replicas = min_replicas
+        self._wait_ms = max(1, int(timeout_s * 1000) // 2)
         self._hot = hot
         self._reservation = (reservation_ttl_ms, clock_margin_ms)
         self._timeout_s = timeout_s
@@ -239,6 +244,15 @@ class DecisionPath(ClusterBase):
                                   used=isinstance(result, Committed))
         return result
 
+    async def _replicated(self, key: str) -> None:
+        """WAIT on the connection the commit went over (the lean client has one per
+        primary): StoreUnavailable unless `min_replicas` replicas have it. The terminal
+        retries with the same request_id, and is answered from the stored record."""
+        acked = await self._hot.execute(key, "WAIT", self._min_replicas, self._wait_ms)
+        if int(acked) < self._min_replicas:
+            raise StoreUnavailable(f"the commit reached {acked} of {self._min_replicas} "
+                                   "replicas in time")
+
     async def _read_apart(self, c: Commit, card_no: str | None, token: str | None
                           ) -> tuple[StoredResponse | None, bool, int | None]:
         """What the commit needs from outside its slot, read together: an answer stored
@@ -274,6 +288,8 @@ class DecisionPath(ClusterBase):
         tag, value = await self.eval_script(COMMIT, tuple(map(str, call[1:1 + numkeys])),
                                             call[1 + numkeys:])
         with _HOT:
+            if tag == 2 and self._min_replicas:
+                await self._replicated(named["idempotency"])
             if tag == 2:
                 group = slots.request_group(c.terminal_id, c.holder_ref)
                 return Committed(slots.merged_id(value.decode(), group))

@@ -1,10 +1,17 @@
-"""`RedisClusterStore` and its URL: `rediscluster://[[user]:password@]HOST:PORT[,HOST:PORT…][?ssl=true]`.
+"""`RedisClusterStore` and its URL: `rediscluster://[[user]:password@]HOST:PORT[,HOST:PORT…][?options]`.
 
 The hosts are seed nodes: any one that answers gives the clients the cluster's map.
-`ssl=true` connects with TLS, verified against the system's certificate authorities
-(both clients of the store honour that; other TLS settings are refused rather than
-honoured by one client only). Anything else is refused, naming the option, so a
-misspelt setting never passes for a working one.
+Options:
+
+- `ssl=true`: TLS, verified against the system's certificate authorities (both clients
+  of the store honour that; other TLS settings are refused rather than honoured by one
+  client only);
+- `min_replicas=N`: a decision is answered only after its commit reached N replicas
+  (WAIT), so that a failover loses nothing a terminal was told (503 if they do not
+  acknowledge within the call's deadline).
+
+Anything else is refused, naming the option, so a misspelt setting never passes for a
+working one.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ class ClusterUrl:
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    min_replicas: int = 0
 
 
 def parse_cluster_url(url: str) -> ClusterUrl:
@@ -47,14 +55,18 @@ def parse_cluster_url(url: str) -> ClusterUrl:
         username = unquote(user) or None
         password = unquote(secret) if colon else None
     nodes = tuple(_node(part) for part in hosts.rstrip("/").split(","))
-    tls = False
+    tls, min_replicas = False, 0
     for name, value in parse_qsl(query, keep_blank_values=True, strict_parsing=False):
-        if name != "ssl":
-            raise ClusterUrlError(f"unknown option {name!r} (known: ssl)")
-        if value.lower() not in _BOOLS:
-            raise ClusterUrlError(f"option {name}={value!r}: expected true or false")
-        tls = _BOOLS[value.lower()]
-    return ClusterUrl(nodes, username, password, tls)
+        if name == "ssl" and value.lower() in _BOOLS:
+            tls = _BOOLS[value.lower()]
+        elif name == "min_replicas" and value.isdigit() and int(value) <= 16:
+            min_replicas = int(value)
+        elif name in ("ssl", "min_replicas"):
+            expected = "true or false" if name == "ssl" else "a number of replicas, 0-16"
+            raise ClusterUrlError(f"option {name}={value!r}: expected {expected}")
+        else:
+            raise ClusterUrlError(f"unknown option {name!r} (known: ssl, min_replicas)")
+    return ClusterUrl(nodes, username, password, tls, min_replicas)
 
 
 def _node(part: str) -> tuple[str, int]:
@@ -88,4 +100,4 @@ class RedisClusterStore(DecisionPath, Operations):
         hot = ClusterRespClient(parsed.nodes, username=parsed.username,
                                 password=parsed.password, tls=parsed.tls, timeout_s=timeout_s)
         return cls(client, hot, ledger_retention_days=ledger_retention_days, timeout_s=timeout_s,
-                   max_in_flight=max_in_flight, **capacity)
+                   max_in_flight=max_in_flight, min_replicas=parsed.min_replicas, **capacity)

@@ -14,9 +14,9 @@ library verifies. A key's point is checked to be on the curve when it is built.
 
 The level-1 cache holds a device key as its 64 point bytes, not as Tongsuo's key
 object: that object is a Python instance with a `__dict__`, which the garbage collector
-tracks, and 65,536 of them made each full collection ~30 ms dearer (bench/gcwalk.py).
-Building the key again from the bytes at each cached scan costs ~40 µs, a tenth of the
-SM2 verify it precedes.
+tracks, and 65,536 of them made each full collection 30–45 ms dearer (bench/gcwalk.py).
+Building the key again from the bytes at each cached scan costs 30–60 µs, about a tenth
+of the SM2 verify it precedes.
 """
 
 from __future__ import annotations

@@ -129,3 +129,13 @@ def test_each_negative_vector_is_what_the_page_says() -> None:
     outer, _ = _sections(VECTORS["sm2-empty-id-device"][1])
     empty_za = _private("device").za(b"")
     assert _signature_verifies_over(outer, "device", gmssl_pyx.sm3_hash(empty_za + _tbs(outer)))
+
+
+def test_the_signed_bytes_and_e_of_level_1_are_the_good_vectors() -> None:
+    block = re.search(r"the issuer signs.*?:\n\n((?:    [0-9a-f]+\n)+)", SECTION, re.S)
+    e = re.search(r"with the issuer's `Z_A`:\n\n    ([0-9a-f]{64})\n", SECTION)
+    assert block is not None and e is not None
+    _, inner = _sections(VECTORS["sm2-good"][1])
+    message = bytes.fromhex("".join(block.group(1).split()))
+    assert message == _tbs(inner)
+    assert gmssl_pyx.sm3_hash(_private("issuer").za(DEFAULT_ID) + message).hex() == e.group(1)

@@ -25,7 +25,7 @@ from tongsuopy.crypto import serialization
 from tongsuopy.crypto.asymciphers import ec
 from tongsuopy.crypto.exceptions import UnsupportedAlgorithm
 
-__all__ = ["DEFAULT_ID", "ORDER", "Sm2PrivateKey", "Sm2PublicKey", "load_pem"]
+__all__ = ["DEFAULT_ID", "ORDER", "Sm2PrivateKey", "Sm2PublicKey", "load_pem", "za"]
 
 DEFAULT_ID = b"1234567812345678"
 # n, the order of the base point (GB/T 32918.5): a fault scenario writes r = 0 or s = n.
@@ -69,11 +69,7 @@ class Sm2PrivateKey:
         return self.za(DEFAULT_ID)
 
     def za(self, user_id: bytes) -> bytes:
-        """`Z_A = SM3(ENTL_A ‖ ID_A ‖ a ‖ b ‖ x_G ‖ y_G ‖ x_A ‖ y_A)`, ENTL_A the ID's bits."""
-        entl = (8 * len(user_id)).to_bytes(2, "big")
-        z: bytes = gmssl_pyx.sm3_hash(entl + user_id + _CURVE_BYTES + self.public.x
-                                      + self.public.y)
-        return z
+        return za(self.public, user_id)
 
     def sign(self, data: bytes) -> bytes:
         """§2.1: raw 64-byte `r‖s` over `data`, `Z_A` with the default user ID."""
@@ -89,6 +85,14 @@ class Sm2PrivateKey:
 
     def _sign_digest(self, e: bytes) -> bytes:
         return _raw(gmssl_pyx.sm2_sign_sm3_digest(self.d, e))
+
+
+def za(public: Sm2PublicKey, user_id: bytes) -> bytes:
+    """`Z_A = SM3(ENTL_A ‖ ID_A ‖ a ‖ b ‖ x_G ‖ y_G ‖ x_A ‖ y_A)`, ENTL_A the ID's bits;
+    a verifier (an offline terminal) hashes it for the signer's public key."""
+    entl = (8 * len(user_id)).to_bytes(2, "big")
+    z: bytes = gmssl_pyx.sm3_hash(entl + user_id + _CURVE_BYTES + public.x + public.y)
+    return z
 
 
 def _raw(der: bytes) -> bytes:

@@ -25,7 +25,7 @@ from validator.config import ConfigError, load_config
 from validator.holders import changes
 from validator.holders.registry import InvalidHolder, parse_date
 from validator.keygen import add_card_master_key, init_keyset
-from validator.keyset import KeySetError, load_keyset
+from validator.keyset import KeySetError, check_card_key_id, load_keyset
 from validator.ledger.settlement import InvalidOperator, parse_operator, settle
 from validator.offline.config import load_offline_config
 from validator.offline.finality import finality
@@ -136,8 +136,9 @@ def _parser() -> argparse.ArgumentParser:
 def _folder(path: Path, option: str, needed_for: str = "") -> Path:
     """`path` if it is a folder; else a refusal naming the option that gave it."""
     if not path.is_dir():
-        raise UsageError(f"{option} {path}: " + ("not a folder" if path.exists()
-                                                 else "no such folder") + needed_for)
+        named = f"{option} {path}" if option else str(path)
+        raise UsageError(f"{named}: " + ("not a folder" if path.exists()
+                                         else "no such folder") + needed_for)
     return path
 
 
@@ -152,6 +153,8 @@ def _keys_init(args: argparse.Namespace) -> int:
 
 
 def _keys_add_card_key(args: argparse.Namespace) -> int:
+    load_keyset(_folder(args.dir, ""))  # a key set in the §6 layout, before adding to it
+    check_card_key_id(args.region, args.kv, "--region", "--kv")
     add_card_master_key(args.dir, region=args.region, kv=args.kv)
     print(f"card master key region {args.region} kv {args.kv} added to {args.dir}")
     return 0

@@ -30,6 +30,7 @@ BUNDLE_PUBLIC = "bundle-public.json"
 
 ROLES = ("viewer", "admin")
 _HEX = re.compile(r"[0-9a-fA-F]*")
+_REGION = re.compile(r"[0-9]{6}")
 
 
 class KeySetError(Exception):
@@ -74,6 +75,18 @@ def load_keyset(directory: Path) -> KeySet:
     )
 
 
+def check_card_key_id(
+    region: object, kv: object, region_name: str, kv_name: str
+) -> tuple[str, int]:
+    """A card master key's region (6 digits) and version (1-255), as the loader and
+    `keys add-card-key` take them; `KeySetError` naming the bad one otherwise."""
+    if not isinstance(region, str) or not _REGION.fullmatch(region):
+        raise KeySetError(f"{region_name}: expected 6 digits, got {region!r}")
+    if not isinstance(kv, int) or isinstance(kv, bool) or not 1 <= kv <= 255:
+        raise KeySetError(f"{kv_name}: expected an integer 1-255, got {kv!r}")
+    return region, kv
+
+
 def decode_hex(value: object, n_bytes: int, where: str) -> bytes:
     """The bytes a hex key stands for (protocol §1: keys are the bytes their hex decodes to)."""
     if not isinstance(value, str) or len(value) != 2 * n_bytes or not _HEX.fullmatch(value):
@@ -100,11 +113,8 @@ def _card_master_keys(path: Path) -> dict[tuple[str, int], bytes]:
         where = f"{path}: keys[{i}]"
         if not isinstance(entry, dict):
             raise KeySetError(f"{where}: expected an object")
-        region, kv = entry.get("region"), entry.get("kv")
-        if not isinstance(region, str) or not re.fullmatch(r"[0-9]{6}", region):
-            raise KeySetError(f"{where}.region: expected 6 digits, got {region!r}")
-        if not isinstance(kv, int) or isinstance(kv, bool) or not 1 <= kv <= 255:
-            raise KeySetError(f"{where}.kv: expected an integer 1-255, got {kv!r}")
+        region, kv = check_card_key_id(entry.get("region"), entry.get("kv"),
+                                       f"{where}.region", f"{where}.kv")
         if (region, kv) in keys:
             raise KeySetError(f"{where}: duplicate key for region {region} kv {kv}")
         keys[(region, kv)] = decode_hex(entry.get("key"), 16, f"{where}.key")

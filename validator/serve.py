@@ -112,6 +112,8 @@ async def _store_problem(url: str) -> str | None:
     """Why the store at `url` does not answer now; None if it does."""
     try:
         store = await open_store(url)
+    except StoreUrlError:
+        raise
     except ValueError as exc:  # a URL redis-py cannot take apart, e.g. a port of letters
         raise StoreUrlError(f"--store {_shown(url)}: {exc}") from None
     try:

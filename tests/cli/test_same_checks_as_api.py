@@ -123,3 +123,19 @@ def test_holders_load_rejects_the_lines_holders_import_rejects(
     # The API's import created the holder; the CLI's, of the same lines, updated it twice.
     assert (api["created"], api["updated"]) == (1, 1)
     assert result.stdout == "created 0, updated 2, rejected 6, blank 1\n"
+
+
+def test_only_an_until_needs_the_config_for_the_citys_date(
+    redis_url: str, tmp_path: Path
+) -> None:
+    # Run where there is no config/: a block without --until needs none.
+    plain = run_cli("blocks", "add", "card", CARD, "--store", redis_url, cwd=tmp_path)
+    assert plain.stdout == f"card {CARD} blocked\n"
+    dated = run_cli("blocks", "add", "card", CARD, "--until", "2099-01-01",
+                    "--store", redis_url, cwd=tmp_path, check=False)
+    assert (dated.returncode, stderr_lines(dated)) == (
+        2, ["error: --config config: no such folder (the city's date, for --until)"])
+    refused = run_cli("blocks", "remove", "card", CARD, "--reason", "found",
+                      "--store", redis_url, check=False)
+    assert (refused.returncode, stderr_lines(refused)) == (
+        2, ["error: --reason and --until go with `blocks add`"])

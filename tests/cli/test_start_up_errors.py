@@ -136,3 +136,25 @@ def test_a_reachable_store_brings_no_warning(keys: Path, redis_url: str) -> None
             urllib.request.urlopen(served.url + "/readyz", timeout=5) as ready:
         assert ready.status == 200
     assert not [line for line in served.log if "WARNING" in line], served.log
+
+
+def test_an_unknown_store_scheme_is_named_once(keys: Path) -> None:
+    [line] = serve(keys, "--port", "0", store="foo://x")
+    assert line.startswith("error: --store 'foo://x': expected 'memory'")
+
+
+def test_add_card_key_refuses_what_the_key_set_loader_would(keys: Path, tmp_path: Path) -> None:
+    before = (keys / "card-master-keys.json").read_text()
+    for args, said in ((("--region", "abc", "--kv", "2"), "error: --region: expected 6 digits"),
+                       (("--region", "369900", "--kv", "0"),
+                        "error: --kv: expected an integer 1-255")):
+        result = run_cli("keys", "add-card-key", str(keys), *args, check=False)
+        assert result.returncode == 2 and result.stderr.startswith(said), result.stderr
+    assert (keys / "card-master-keys.json").read_text() == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_cli("keys", "add-card-key", str(empty), "--region", "369900", "--kv", "2",
+                     check=False)
+    assert (result.returncode, stderr_lines(result)) == (
+        2, [f"error: {empty / 'trust-list.json'}: missing"])
+    assert list(empty.iterdir()) == []

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from tests.rediscluster import RedisClusterNodes, command
+from tests.rediscluster import RedisClusterNodes, command, free_cluster_ports
 from tests.state.cluster_validator import CAPACITY, DAY, SPOT, TTL_MS, entry
 from validator.state import StoreUrlError, open_store, slots
 from validator.state.rediscluster import RedisClusterStore, parse_cluster_url
@@ -178,3 +180,51 @@ async def test_min_replicas_answers_a_commit_only_once_a_replica_has_it(
         assert isinstance(await store.commit(entry("wait-0002", REF)), Duplicate)
     finally:
         await store.close()
+
+
+def _settlement(store_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "validator", "settlement", "--date",
+                           "2026-12-02", "--store", store_url],
+                          capture_output=True, text=True, timeout=60)
+
+
+def _one_line_exit_2(result: subprocess.CompletedProcess[str], *says: str) -> None:
+    assert result.returncode == 2, result
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    for text in says:
+        assert text in result.stderr, result.stderr
+
+
+def test_wrong_stores_are_named_on_one_line(
+    redis_cluster: RedisClusterNodes, redis_url: str, tmp_path: Path
+) -> None:
+    dead = free_cluster_ports(2)
+    _one_line_exit_2(_settlement(f"rediscluster://127.0.0.1:{dead[0]},127.0.0.1:{dead[1]}"),
+                     f"127.0.0.1:{dead[0]},127.0.0.1:{dead[1]}", "no seed node answers")
+    node = redis_cluster.ports[0]
+    _one_line_exit_2(_settlement(f"redis://127.0.0.1:{node}/0"),
+                     f"redis://127.0.0.1:{node}/0", "node of a Redis Cluster",
+                     "rediscluster://")
+    plain = redis_url.removeprefix("redis://").removesuffix("/0")
+    _one_line_exit_2(_settlement(f"rediscluster://{plain}"), f"rediscluster://{plain}",
+                     "plain Redis", f"redis://{plain}/0")
+    # A cluster node that serves no slot: the cluster is in state fail.
+    [port] = free_cluster_ports(1)
+    lone = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--cluster-enabled", "yes", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    try:
+        while command_or_none(port) is None:
+            time.sleep(0.05)
+        _one_line_exit_2(_settlement(f"rediscluster://127.0.0.1:{port}"),
+                         f"127.0.0.1:{port}", "cluster_state:fail")
+    finally:
+        lone.kill()
+        lone.wait(timeout=10)
+
+
+def command_or_none(port: int) -> bytes | None:
+    try:
+        return command(port, "PING")
+    except OSError:
+        return None

@@ -54,10 +54,25 @@ CARDS_SEEN = 65_536  # cards remembered as registered with their holder, per pro
 CONNECTIONS_PER_OPERATION = 4  # a snapshot: its MGET, the card's block, the spot, the terminal's
 
 
-def _unavailable(exc: BaseException | None) -> StoreUnavailable | None:
+# What an operator can do about the failures redis-py describes at length.
+_ADVICE = (
+    ("cannot be connected", "no seed node answers: check that the nodes are up and that "
+                            "--store lists some of them"),
+    ("Cluster mode is not enabled", "a seed node is a plain Redis: use --store redis://"),
+    ("slots are not covered", "the cluster does not serve every slot (cluster_state:fail): "
+                              "wait for a failover, or repair it (redis-cli --cluster fix)"),
+)
+
+
+def _unavailable(exc: BaseException | None, label: str = "redis cluster"
+                 ) -> StoreUnavailable | None:
     """The cluster store's error boundary: what a foreign error becomes."""
     if isinstance(exc, RedisError | RedisClusterException | RespError | OSError):
-        return StoreUnavailable(f"redis cluster: {type(exc).__name__}: {exc}")
+        text = str(exc)
+        for clue, advice in _ADVICE:
+            if clue in text:
+                return StoreUnavailable(f"{label}: {advice}")
+        return StoreUnavailable(f"{label}: {type(exc).__name__}: {text}")
     if isinstance(exc, ValueError | KeyError | TypeError):
         return StoreUnavailable(f"redis cluster answered garbage: {type(exc).__name__}")
     return None
@@ -72,10 +87,11 @@ class _Bounded:
     `CONNECTIONS_PER_OPERATION` connections) keeps a burst waiting instead of failing.
     """
 
-    __slots__ = ("_deadline", "_slots")
+    __slots__ = ("_deadline", "_label", "_slots")
 
-    def __init__(self, slots: asyncio.Semaphore, timeout_s: float) -> None:
+    def __init__(self, slots: asyncio.Semaphore, timeout_s: float, label: str) -> None:
         self._slots = slots
+        self._label = label
         self._deadline = asyncio.timeout(timeout_s)
 
     async def __aenter__(self) -> None:
@@ -97,7 +113,7 @@ class _Bounded:
             await self._deadline.__aexit__(kind, exc, None)
         except TimeoutError as expired:
             exc = expired
-        mapped = _unavailable(exc)
+        mapped = _unavailable(exc, self._label)
         if mapped is not None:
             raise mapped from exc
 
@@ -136,6 +152,8 @@ class ClusterBase:
         self._min_replicas = min_replicas
         self._wait_ms = max(1, int(timeout_s * 1000) // 2)
         self._hot = hot
+        # Errors name the cluster by its seed nodes (the --store URL, without a password).
+        self.label = "redis cluster " + ",".join(f"{h}:{p}" for h, p in hot.seeds)
         self._reservation = (reservation_ttl_ms, clock_margin_ms)
         self._timeout_s = timeout_s
         self._slots = asyncio.Semaphore(max_in_flight)
@@ -145,7 +163,7 @@ class ClusterBase:
         self._cards_seen: Lru[str, bool] = Lru(CARDS_SEEN)
 
     def _bounded(self) -> _Bounded:
-        return _Bounded(self._slots, self._timeout_s)
+        return _Bounded(self._slots, self._timeout_s, self.label)
 
     async def eval_script(self, script: Script, keys: tuple[str, ...], args: tuple[Any, ...]
                           ) -> Any:

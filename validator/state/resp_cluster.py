@@ -51,7 +51,7 @@ class ClusterRespClient:
 
     def __init__(self, seeds: tuple[Node, ...], *, username: str | None = None,
                  password: str | None = None, tls: bool = False, timeout_s: float = 1.0) -> None:
-        self._seeds = seeds
+        self.seeds = seeds
         self._auth = ("" if password is None else
                       f"{quote(username or '', safe='')}:{quote(password, safe='')}@")
         self._scheme = "rediss" if tls else "redis"
@@ -131,7 +131,7 @@ class ClusterRespClient:
             if not self._stale and all(self._primaries):
                 return  # another caller refreshed it while this one waited
             errors = []
-            for node in (*self._seeds, *(n for n in self._clients if n not in self._seeds)):
+            for node in (*self.seeds, *(n for n in self._clients if n not in self.seeds)):
                 try:
                     ranges = await self._client(node).execute("CLUSTER", "SLOTS")
                 except (OSError, RespError) as exc:

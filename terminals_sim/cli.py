@@ -4,6 +4,7 @@
     scenarios   every scenario once; exit 1 on any mismatch
     demo        a modest realistic stream until Ctrl-C (for `make run`)
     population  write a population's registry.ndjson and blocks.ndjson
+    offline-drill  bus readers decide offline, upload, and are checked; exit 1 on a mismatch
 
 Every command talks to loopback only (127.0.0.0/8, ::1, localhost). Exit codes: 0 fine,
 1 mismatches (or failed scenarios), 2 bad usage or set-up (bad URL, key set, config,
@@ -28,6 +29,8 @@ from terminals_sim.keyset import KeySetProblem, load_sim_keys
 from terminals_sim.loader import LoadError, register, write_exports
 from terminals_sim.loadtest import LoadOptions, run_load
 from terminals_sim.netguard import NotLoopback, require_loopback
+from terminals_sim.offline_drill import DrillOptions
+from terminals_sim.offline_scenes import final_line, run_drill
 from terminals_sim.population import Population
 from terminals_sim.rehearsal import rehearse
 from terminals_sim.scenarios import ALL, run_scenarios
@@ -114,6 +117,17 @@ def _parser() -> argparse.ArgumentParser:
     pop.add_argument("--out", type=Path, required=True)
     pop.add_argument("--by", choices=["holder_ref", "ssn"], default="holder_ref")
     pop.set_defaults(run=_population)
+
+    drill = sub.add_parser("offline-drill", help="offline readers: decide, upload, check")
+    drill.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8080")
+    drill.add_argument("--keys", type=Path, required=True, help="key set folder (protocol §6)")
+    drill.add_argument("--terminals", type=int, default=4, help="bus readers offline (≥ 2)")
+    drill.add_argument("--minutes", type=float, default=10.0,
+                       help="the offline period, played on the readers' clocks")
+    drill.add_argument("--admin-token", help="an admin token: the drill blocks a card and "
+                                             "reads the settlement")
+    drill.add_argument("--admin-token-file", type=Path, help="read the admin token from a file")
+    drill.set_defaults(run=_offline_drill)
     return p
 
 
@@ -206,6 +220,18 @@ def _population(args: argparse.Namespace) -> int:
 
         print(asyncio.run(push()))
     return 0
+
+
+def _offline_drill(args: argparse.Namespace) -> int:
+    token = _token(args)
+    if not token:
+        raise ValueError("offline-drill needs --admin-token or --admin-token-file")
+    options = DrillOptions(url=require_loopback(args.url), keys_dir=args.keys,
+                           admin_token=token, terminals=args.terminals,
+                           minutes=args.minutes)
+    result = asyncio.run(run_drill(options))
+    print(final_line(result))
+    return 1 if result["mismatches"] else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,7 +2,8 @@
 
 - `pipeline_rows`: `Decider.validate` in-process, HTTP excluded — with the memory store
   (pure CPU of a decision) and with the Redis store (client CPU, 32 requests at a time,
-  as a busy server interleaves them).
+  as a busy server interleaves them). The Redis URL may be a `rediscluster://` one: the
+  rows then measure the Redis Cluster store.
 - `store_rows`: one snapshot + one commit, alone (the latency floor of a validation's
   two round trips) and 32 at a time (the client CPU that auto-pipelining leaves).
 
@@ -31,8 +32,8 @@ from validator.credentials.kinds import build_verifiers
 from validator.credentials.ssc_card import CardTap
 from validator.decide import Decider, QrScan, ValidationRequest
 from validator.keyset import load_keyset
+from validator.state import open_store
 from validator.state.memory import MemoryStore
-from validator.state.redis import RedisStore
 from validator.state.store import Commit, SnapshotQuery, Store
 
 ROUNDS = 3
@@ -91,12 +92,12 @@ async def _pipeline(keys_dir: Path, config_dir: Path, store: Store, kind: str, n
 
 async def pipeline_rows(keys_dir: Path, config_dir: Path, redis_url: str | None) -> list[Row]:
     rows = []
-    stores: list[tuple[str, Callable[[], Store]]] = [("memory store", MemoryStore)]
+    stores: list[tuple[str, Callable[[], Awaitable[Store]]]] = [("memory store", _memory)]
     if redis_url is not None:
-        stores.append(("Redis store, client CPU", lambda: RedisStore.from_url(redis_url)))
+        stores.append((f"{_kind(redis_url)} store, client CPU", lambda: open_store(redis_url)))
     for label, make in stores:
         for kind, n in (("card", 2000), ("QR ES256", 500), ("QR EdDSA", 500), ("QR SM2", 500)):
-            store = make()
+            store = await make()
             try:
                 us = await _pipeline(keys_dir, config_dir, store, kind, n)
             finally:
@@ -128,8 +129,16 @@ def _query(c: Commit) -> SnapshotQuery:
                          card_id=c.card_id, nonce=c.nonce, spot_id=c.spot_id)
 
 
+async def _memory() -> Store:
+    return MemoryStore()
+
+
+def _kind(url: str) -> str:
+    return "Redis Cluster" if url.startswith("rediscluster://") else "Redis"
+
+
 async def store_rows(redis_url: str, n: int = 2000) -> list[Row]:
-    store = RedisStore.from_url(redis_url)
+    store = await open_store(redis_url)
     rows = []
     try:
         await store.ping()
@@ -147,7 +156,8 @@ async def store_rows(redis_url: str, n: int = 2000) -> list[Row]:
                 wall, cpu = await _cpu_per_call(calls, batch)
                 best_wall, best_cpu = min(best_wall, wall), min(best_cpu, cpu)
             how = "one at a time" if batch == 1 else f"{batch} at a time (auto-pipelined)"
-            rows.append({"name": f"store snapshot + commit, {how}", "us": round(best_cpu, 2),
+            rows.append({"name": f"{_kind(redis_url)} snapshot + commit, {how}",
+                         "us": round(best_cpu, 2),
                          "note": f"client CPU; wall {best_wall:.0f} µs per pair"})
     finally:
         await store.close()

@@ -24,7 +24,8 @@ from validator.config import load_config
 from validator.keygen import init_keyset
 from validator.settings import Settings
 from validator.web.app import create_app
-from validator.web.front import TERMINAL_FRONT, attach
+from validator.web.appkeys import TERMINAL_FRONT
+from validator.web.front import attach
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from validator.lru import Lru
 from validator.policy.model import Terminal
 from validator.web import auth
 from validator.web.auth import authenticate_terminal, terminal_string_to_sign
-from validator.web.errors import ApiError
+from validator.web.exceptions import ApiError
 
 NOW = 1_790_000_000
 BODY_SHA256 = hashlib.sha256(b"{}").hexdigest()

@@ -30,7 +30,8 @@ from tests.web.harness import Service, age_birth, request_id
 from validator.ledger.record import LedgerRecord
 from validator.state.redis import RedisStore
 from validator.web import front as front_module
-from validator.web.front import MAX_HEAD_BYTES, TERMINAL_FRONT, TerminalFront
+from validator.web.appkeys import TERMINAL_FRONT
+from validator.web.front import MAX_HEAD_BYTES, TerminalFront
 
 GATE = "T-GATE-S03-01"
 BUS = "T-BUS-K1-001"

@@ -17,7 +17,7 @@ from validator.holders.registry import InvalidHolder, parse_categories, parse_ho
 from validator.state.store import BlockKind
 from validator.web import blocks_api, openapi, policy_api, settlement_api
 from validator.web.appkeys import KEYSET, STORE
-from validator.web.errors import ApiError, invalid
+from validator.web.exceptions import ApiError, invalid
 from validator.web.operator_request import admin, json_object, now, today, viewer
 
 HOLDER = "/v1/admin/holders/{holder_ref}"

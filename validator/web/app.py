@@ -39,7 +39,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     """Load configuration and keys (errors surface here, before serving) and build the app,
     served on aiohttp's port with `validator.web.main_port`'s connection handling."""
     metrics = Metrics()
-    app = web.Application(middlewares=[main_port.head_check(limits, metrics), error_middleware],
+    app = web.Application(middlewares=[main_port.head_check(limits, metrics),
+                                       error_middleware(metrics, settings.retry_after_s)],
                           handler_args=main_port.handler_args(limits, metrics))
     main_port.install(app)
     app[SETTINGS] = settings

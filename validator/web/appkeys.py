@@ -1,8 +1,14 @@
-"""Typed application keys: everything the composition root puts on the app."""
+"""Typed application keys: everything the composition root (app.py) puts on the app.
+
+This module imports core types and protocols only, never a module of an audience
+(terminal, operator, dashboard): an object one audience builds and another reaches
+through the app is known here by a narrow protocol, so no audience imports another
+through these keys, and nothing imports this module back.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 
@@ -11,12 +17,36 @@ from validator.config import Config
 from validator.decide import Decider
 from validator.keyset import KeySet
 from validator.metrics import Metrics
+from validator.offline.config import OfflineConfig
+from validator.offline.reconcile import Reconciler
+from validator.offline.service import BundleService
 from validator.settings import Settings
-from validator.state.store import Store
+from validator.state.store import Store, StoreUnavailable
+from validator.web.errors import Answer
+from validator.web.exceptions import ApiError
 from validator.web.livefeed import ErrorReporter, LiveFeed
 
-if TYPE_CHECKING:
-    from validator.web.terminals import TerminalApi
+__all__ = ["BUNDLES", "CLOCK", "CONFIG", "DECIDER", "ERROR_REPORTER", "KEYSET", "LIVE_FEED",
+           "METRICS", "OFFLINE_CONFIG", "RECONCILER", "SETTINGS", "STORE", "TERMINAL_API",
+           "TERMINAL_FRONT", "TerminalEndpoint", "TerminalListener"]
+
+
+class TerminalEndpoint(Protocol):
+    """`POST /v1/validations` once the body is read (terminal.validations.TerminalApi)."""
+
+    async def answer(self, method: str, path: str, terminal_id: str, timestamp: str,
+                     signature: str, body: bytes, started: float) -> Answer:
+        """The answer to one request, whichever front read it."""
+
+    def refuse(self, exc: ApiError | StoreUnavailable, terminal_id: str) -> Answer:
+        """An error answer, counted and told to the error sink."""
+
+
+class TerminalListener(Protocol):
+    """The lean terminal front's listener (terminal.front.TerminalFront)."""
+
+    port: int  # the port it listens on: the one asked for, or the kernel's pick for 0
+
 
 SETTINGS = web.AppKey("settings", Settings)
 CONFIG = web.AppKey("config", Config)
@@ -25,9 +55,16 @@ CLOCK = web.AppKey("clock", Clock)
 METRICS = web.AppKey("metrics", Metrics)
 STORE = web.AppKey("store", Store)
 DECIDER = web.AppKey("decider", Decider)
+# `POST /v1/validations` behind both HTTP fronts, built with the store.
+TERMINAL_API = web.AppKey("terminal_api", TerminalEndpoint)
+# The lean terminal front, when `settings.terminal_port` asks for it.
+TERMINAL_FRONT = web.AppKey("terminal_front", TerminalListener)
+# Offline terminals (terminal/offline.py): config/offline.toml when present, and the
+# bundle service and the batch reconciler once the store is open.
+OFFLINE_CONFIG = web.AppKey("offline_config", OfflineConfig)
+BUNDLES = web.AppKey("bundles", BundleService)
+RECONCILER = web.AppKey("reconciler", Reconciler)
 # The dashboard's live feed: board, ledger cursor and latest snapshot (dashboard.py).
 LIVE_FEED = web.AppKey("live_feed", LiveFeed)
 # This process's HTTP errors on their way to the board's error stream (livefeed.py).
 ERROR_REPORTER = web.AppKey("error_reporter", ErrorReporter)
-# `POST /v1/validations` behind both HTTP fronts (terminals.py), built with the store.
-TERMINAL_API: web.AppKey[TerminalApi] = web.AppKey("terminal_api")

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hmac as keyed_hmac
 from validator.keyset import KeySet, OperatorToken
 from validator.lru import Lru
 from validator.policy.model import Terminal
-from validator.web.errors import ApiError
+from validator.web.exceptions import ApiError
 
 TIMESTAMP_WINDOW_S = 300
 

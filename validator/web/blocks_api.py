@@ -18,7 +18,7 @@ from validator.holders import changes
 from validator.holders.ref import is_holder_ref
 from validator.state.store import BlockKind
 from validator.web.appkeys import STORE
-from validator.web.errors import invalid
+from validator.web.exceptions import invalid
 from validator.web.operator_request import today, viewer
 
 BLOCKED_CARDS = "/v1/admin/blocked-cards"

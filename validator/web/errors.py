@@ -1,48 +1,39 @@
-"""HTTP errors that are not decisions (protocol §4), in one place.
+"""Rendering HTTP errors that are not decisions (protocol §4), in one place.
 
-Handlers raise `ApiError`; the middleware turns it, a `StoreUnavailable` from the core
-and aiohttp's own 404/405 into the protocol's JSON error bodies. `refusal` is that
-rendering, and the terminal API's core (`terminals.TerminalApi`) calls it too, so both
-HTTP fronts answer an error with the same bytes and count it the same way.
-
-    ApiError
-     ├── 400 invalid_request      body not in the schema
-     ├── 401 unauthorized         terminal signature / operator token
-     ├── 403 terminal_disabled | forbidden
-     ├── 404 not_found
-     ├── 409 request_id_conflict
-     └── 413 payload_too_large
-    StoreUnavailable → 503 store_unavailable, with Retry-After
+Handlers raise `ApiError` (validator/web/exceptions.py, which draws the tree); the
+middleware turns it, a `StoreUnavailable` from the core (503 `store_unavailable`, with
+Retry-After) and aiohttp's own 404/405 into the protocol's JSON error bodies. `refusal`
+is that rendering, and the terminal API (`terminal.validations.TerminalApi`) calls it
+too, so both HTTP fronts answer an error with the same bytes and count it the same way.
+`ErrorSink` is what the terminal API tells of the errors it answered (the dashboard's
+reporter implements it), so the terminal path knows nothing of the dashboard.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from validator.metrics import Metrics
 from validator.state.store import StoreUnavailable
-from validator.web.appkeys import METRICS, SETTINGS
+from validator.web.exceptions import ApiError
 
 log = logging.getLogger("validator.web")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, detail: str | None = None) -> None:
-        super().__init__(f"{status} {error}: {detail}")
-        self.status = status
-        self.error = error
-        self.detail = detail
+class ErrorSink(Protocol):
+    """Where a terminal request answered with an HTTP error is told (the dashboard's
+    board counts them per terminal: such a request leaves no ledger record)."""
 
-
-def invalid(detail: str) -> ApiError:
-    return ApiError(400, "invalid_request", detail)
+    def note(self, terminal_id: str, status: int, at: float) -> None:
+        """`terminal_id` as sent (maybe unregistered), the status, the time answered."""
 
 
 def error_body(error: str, detail: str | None = None) -> bytes:
@@ -87,20 +78,25 @@ HTTP_ERRORS = {400: "invalid_request", 404: "not_found", 405: "method_not_allowe
                413: "payload_too_large", 431: "headers_too_large"}
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except (ApiError, StoreUnavailable) as exc:
-        status, body, headers = refusal(exc, request.app[METRICS],
-                                        request.app[SETTINGS].retry_after_s)
-        return web.Response(status=status, body=body, content_type="application/json",
-                            headers=headers)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        error = HTTP_ERRORS.get(exc.status, "http_error")
-        request.app[METRICS].http_errors.labels(str(exc.status), error).inc()  # as the lean front
-        allow = exc.headers.get("Allow")  # a 405 must say what is allowed (RFC 9110 §15.5.6)
-        return json_error(exc.status, error, exc.reason,
-                          headers={"Allow": allow} if allow else None)
+def error_middleware(metrics: Metrics, retry_after_s: int) -> Middleware:
+    """The middleware of aiohttp's routes: `ApiError`, `StoreUnavailable` and aiohttp's
+    own HTTP errors rendered by `refusal` and `HTTP_ERRORS`, counted in `metrics`."""
+
+    @web.middleware
+    async def render_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except (ApiError, StoreUnavailable) as exc:
+            status, body, headers = refusal(exc, metrics, retry_after_s)
+            return web.Response(status=status, body=body, content_type="application/json",
+                                headers=headers)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            error = HTTP_ERRORS.get(exc.status, "http_error")
+            metrics.http_errors.labels(str(exc.status), error).inc()  # as the lean front
+            allow = exc.headers.get("Allow")  # a 405 must say what is allowed (RFC 9110 §15.5.6)
+            return json_error(exc.status, error, exc.reason,
+                              headers={"Allow": allow} if allow else None)
+
+    return render_errors

@@ -51,11 +51,12 @@ import httptools
 from aiohttp import web
 
 from validator.metrics import Metrics
-from validator.web.appkeys import METRICS, SETTINGS, TERMINAL_API
-from validator.web.errors import HTTP_ERRORS, Answer, ApiError, error_body
+from validator.web.appkeys import METRICS, SETTINGS, TERMINAL_API, TERMINAL_FRONT, TerminalEndpoint
+from validator.web.errors import HTTP_ERRORS, Answer, error_body
+from validator.web.exceptions import ApiError
 from validator.web.http_limits import DEFAULT_LIMITS, HttpLimits, host_problem
 from validator.web.malformed_log import MalformedTrafficLog
-from validator.web.terminals import MAX_BODY_BYTES, VALIDATIONS_PATH, TerminalApi
+from validator.web.terminals import MAX_BODY_BYTES, VALIDATIONS_PATH
 
 __all__ = ["KEEP_ALIVE_S", "MAX_HEAD_BYTES", "MAX_QUEUED", "READ_TIMEOUT_S", "TerminalFront",
            "attach"]
@@ -150,7 +151,7 @@ def attach(app: web.Application, host: str, port: int, *, reuse_port: bool,
 class TerminalFront:
     """The listener: connections, the idle/slow sweep and a graceful close."""
 
-    def __init__(self, api: TerminalApi, *, metrics: Metrics, access_log: bool = False,
+    def __init__(self, api: TerminalEndpoint, *, metrics: Metrics, access_log: bool = False,
                  limits: HttpLimits = DEFAULT_LIMITS) -> None:
         self.api = api
         self.limits = limits
@@ -507,6 +508,3 @@ def _text(value: bytes) -> str:
     """A header value as aiohttp gives it to a handler (UTF-8, undecodable bytes kept)."""
     return value.decode("utf-8", "surrogateescape")
 
-
-# The running front, on the app that `attach` served it beside (tests read its port).
-TERMINAL_FRONT = web.AppKey("terminal_front", TerminalFront)

@@ -18,14 +18,25 @@ from aiohttp import web
 from validator.keyset import BUNDLE_KEY, TRUST_LIST
 from validator.ledger.record import LedgerRecord
 from validator.metrics import Metrics
-from validator.offline.config import OFFLINE_FILE, OfflineConfig, load_offline_config
+from validator.offline.config import OFFLINE_FILE, load_offline_config
 from validator.offline.reconcile import Reconciler
 from validator.offline.service import BundleService
 from validator.policy.model import Terminal
-from validator.web.appkeys import CLOCK, CONFIG, DECIDER, KEYSET, METRICS, SETTINGS, STORE
+from validator.web.appkeys import (
+    BUNDLES,
+    CLOCK,
+    CONFIG,
+    DECIDER,
+    KEYSET,
+    METRICS,
+    OFFLINE_CONFIG,
+    RECONCILER,
+    SETTINGS,
+    STORE,
+)
 from validator.web.auth import authenticate_terminal
 from validator.web.batch_schema import parse_batch
-from validator.web.errors import ApiError
+from validator.web.exceptions import ApiError
 from validator.web.terminals import read_limited
 
 __all__ = ["BATCH_PATH", "BUNDLE_PATH", "setup"]
@@ -35,10 +46,6 @@ BATCH_PATH = "/v1/validations:batch"
 BUNDLE_TYPE = "application/x-ssc-bundle"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _MAX_SEQ_DIGITS = 16
-
-OFFLINE_CONFIG = web.AppKey("offline_config", OfflineConfig)
-BUNDLES = web.AppKey("bundles", BundleService)
-RECONCILER = web.AppKey("reconciler", Reconciler)
 
 
 def setup(app: web.Application) -> None:

@@ -17,7 +17,7 @@ from validator.holders.registry import InvalidHolder, parse_date
 from validator.keyset import OperatorToken
 from validator.web.appkeys import CLOCK, CONFIG, KEYSET
 from validator.web.auth import authenticate_operator
-from validator.web.errors import invalid
+from validator.web.exceptions import invalid
 from validator.web.schema import parse_json_object
 from validator.web.terminals import read_limited
 

@@ -13,7 +13,7 @@ from validator.ledger.whatif import what_if
 from validator.policy.dryrun import InvalidEvaluation, explain, parse_evaluation
 from validator.policy.engine import PolicyEngine
 from validator.web.appkeys import CONFIG, STORE
-from validator.web.errors import invalid
+from validator.web.exceptions import invalid
 from validator.web.operator_request import json_object, parse_day, viewer
 
 EVALUATE = "/v1/policy/evaluate"

@@ -15,7 +15,7 @@ import orjson
 
 from validator.credentials.ssc_card import CardTap
 from validator.decide import QrScan
-from validator.web.errors import invalid
+from validator.web.exceptions import invalid
 
 MAX_QR_CHARS = 2048
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")

@@ -6,9 +6,8 @@ from aiohttp import web
 
 from validator.ledger.settlement import InvalidOperator, parse_operator, settle
 from validator.offline.finality import finality
-from validator.web.appkeys import CLOCK, CONFIG, STORE
-from validator.web.errors import invalid
-from validator.web.offline_api import OFFLINE_CONFIG
+from validator.web.appkeys import CLOCK, CONFIG, OFFLINE_CONFIG, STORE
+from validator.web.exceptions import invalid
 from validator.web.operator_request import query_date, viewer
 
 SETTLEMENT = "/v1/settlement"

@@ -2,7 +2,8 @@
 
 `TerminalApi` is the whole endpoint once a request's body is read: signature, schema,
 the decision core, the 409, the error answers and their counters, the fraud signal and
-the dashboard's error watch. It knows nothing of HTTP machinery; two fronts call it:
+the error watch (an `ErrorSink`: the dashboard's board counts them). It knows nothing
+of HTTP machinery; two fronts call it:
 
 - `post_validation` below, aiohttp's handler, on the service's main port;
 - `validator/web/front.py`, the lean terminal front of `serve --terminal-port`.
@@ -27,8 +28,8 @@ from validator.metrics import Metrics
 from validator.state.store import StoreUnavailable
 from validator.web.appkeys import TERMINAL_API
 from validator.web.auth import authenticate_terminal
-from validator.web.errors import Answer, ApiError, refusal
-from validator.web.livefeed import ErrorReporter
+from validator.web.errors import Answer, ErrorSink, refusal
+from validator.web.exceptions import ApiError
 from validator.web.schema import parse_validation
 
 __all__ = ["MAX_BODY_BYTES", "VALIDATIONS_PATH", "TerminalApi", "post_validation",
@@ -43,7 +44,7 @@ class TerminalApi:
     """`POST /v1/validations` after the body is read, whichever front read it."""
 
     def __init__(self, *, config: Config, keys: KeySet, clock: Clock, decider: Decider,
-                 metrics: Metrics, retry_after_s: int, errors: ErrorReporter) -> None:
+                 metrics: Metrics, retry_after_s: int, errors: ErrorSink) -> None:
         self._terminals = config.terminals
         self._keys = keys
         self._clock = clock

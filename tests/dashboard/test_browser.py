@@ -16,6 +16,7 @@ import shutil
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ import pytest
 from aiohttp import web
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from terminals_sim.signing import sign_headers
 from tests.dashboard.traffic import Traffic
 from tests.web.harness import CONFIG_DIR, ROOT
 from validator.config import load_config
@@ -501,3 +503,27 @@ def test_store_then_service_gone_every_panel_says_stale(
     expect(page.locator("#app .stale-tag:visible")).to_have_count(panels.count())
     expect(page.locator("#app .stale-tag:visible").first).to_contain_text("数据停在")
     page.screenshot(path=SHOTS / "10-service-unreachable.png", full_page=True)
+
+
+def test_a_terminal_that_stops_calling_in_shows_in_the_offline_panel(
+    page: Page, live_server: LiveServer
+) -> None:
+    terminal = "T-BUS-K8-002"  # no traffic on it: its only contact is this bundle fetch
+    secret = bytes.fromhex(orjson.loads(
+        (live_server.keys_dir / "terminal-secrets.json").read_text())[terminal])
+    path = "/v1/terminal/bundle"
+    headers = sign_headers(terminal, secret, "GET", path, b"", int(live_server.clock.now()))
+    with urllib.request.urlopen(urllib.request.Request(live_server.url + path,
+                                                       headers=headers)) as resp:
+        assert resp.status == 200
+    sign_in(page, live_server, "viewer")
+    row = page.locator(f'#offline-rows [data-terminal="{terminal}"]')
+    expect(row).to_have_attribute("data-status", "online", timeout=10_000)
+    live_server.clock.offset_s += 11 * 60
+    try:
+        expect(row).to_have_attribute("data-status", "offline", timeout=10_000)
+        expect(row.locator(".bundle-age")).to_have_text("11m")
+        expect(row.locator(".pending")).not_to_have_text("–")
+        page.locator("#offline-panel").screenshot(path=SHOTS / "09-offline-terminals.png")
+    finally:
+        live_server.clock.offset_s -= 11 * 60

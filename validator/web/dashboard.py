@@ -33,6 +33,7 @@ from validator.web.appkeys import (
     KEYSET,
     LIVE_FEED,
     METRICS,
+    OFFLINE_CONFIG,
     STORE,
 )
 from validator.web.auth import authenticate_operator
@@ -71,6 +72,9 @@ async def _live_feed_ctx(app: web.Application) -> AsyncIterator[None]:
     config, now = app[CONFIG], app[CLOCK].now()
     board = LiveBoard(config.city, config.terminals, config.engine.local_date(now),
                       started_at=now)
+    offline = app.get(OFFLINE_CONFIG)
+    if offline is not None:
+        board.offline.max_offline_age_s = offline.max_offline_age_s
     feed = LiveFeed(board=board, store=app[STORE], clock=app[CLOCK], metrics=app[METRICS],
                     time_zone=config.city.time_zone, errors=app[ERROR_REPORTER])
     app[LIVE_FEED] = feed

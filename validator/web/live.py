@@ -26,6 +26,7 @@ import orjson
 
 from validator.ledger.record import LedgerRecord
 from validator.policy.model import City, Spot, Terminal
+from validator.web.offline_board import OfflineTerminals
 from validator.web.redact import mask_card, short_ref
 
 WINDOW_S = 120  # the moving per-second chart
@@ -99,6 +100,8 @@ class LiveBoard:
         self._horizon = 0  # seconds before this are out of the window: not kept
         self._feed: collections.deque[FeedItem] = collections.deque(maxlen=FEED_SIZE)
         self._open: dict[tuple[str, str], FeedItem] = {}
+        self.offline = OfflineTerminals({tid: t.venue for tid, t in terminals.items()},
+                                        offline_after_s=silent_after_s)
 
     # --- input -----------------------------------------------------------------------
 
@@ -178,13 +181,16 @@ class LiveBoard:
 
     def fresh(self, day: dt.date) -> LiveBoard:
         """An empty board of the same city and terminals, for `day`."""
-        return LiveBoard(self.city, self.registry, day, started_at=self.started_at,
-                         silent_after_s=self.silent_after_s)
+        board = LiveBoard(self.city, self.registry, day, started_at=self.started_at,
+                          silent_after_s=self.silent_after_s)
+        board.offline.max_offline_age_s = self.offline.max_offline_age_s
+        return board
 
     def rollover(self, day: dt.date) -> None:
         """Start the daily figures again for `day`; continuous state carries over."""
         self.day = day
         self._daily = _Daily()
+        self.offline.rollover()
         for stats in (*self._terminals.values(), *self._unregistered.values()):
             stats.requests = stats.denies = stats.errors = stats.bad_signatures = 0
 
@@ -229,6 +235,8 @@ class LiveBoard:
                              for tid, s in self._unregistered.items() if s.bad_signatures],
             "fraud": {"counts": dict(daily.fraud),
                       "feed": [self._feed_row(item) for item in reversed(self._feed)]},
+            "offline": self.offline.rows(now, {tid: s.last_seen for tid, s in
+                                               self._terminals.items() if s.last_seen}),
         }
 
     # --- helpers ---------------------------------------------------------------------

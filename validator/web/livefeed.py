@@ -44,6 +44,7 @@ from validator.clock import Clock
 from validator.metrics import Metrics
 from validator.state.store import Store, StoreUnavailable
 from validator.web.live import LiveBoard, terminal_label
+from validator.web.offline_board import OFFLINE_EVENTS
 
 log = logging.getLogger("validator.dashboard")
 
@@ -415,7 +416,10 @@ class LiveFeed:
                         day = self.local_date(at)
                     except (ValueError, OverflowError, OSError):
                         continue  # a time no clock gives
-                    if day == self.board.day:
+                    if status in OFFLINE_EVENTS:  # a bundle fetch or an upload
+                        self.board.offline.note(tid, status, at, n,
+                                                today=day == self.board.day)
+                    elif day == self.board.day:
                         self.board.http_error(tid, status, at, n)
             if entries:
                 self._errors_cursor = entries[-1][0]

@@ -27,6 +27,7 @@ from validator.web.appkeys import (
     CLOCK,
     CONFIG,
     DECIDER,
+    ERROR_REPORTER,
     KEYSET,
     METRICS,
     OFFLINE_CONFIG,
@@ -37,6 +38,7 @@ from validator.web.appkeys import (
 from validator.web.auth import authenticate_terminal
 from validator.web.batch_schema import parse_batch
 from validator.web.exceptions import ApiError
+from validator.web.offline_board import BUNDLE_FETCHED, RECORDS_UPLOADED
 from validator.web.terminals import read_limited
 
 __all__ = ["BATCH_PATH", "BUNDLE_PATH", "setup"]
@@ -122,8 +124,9 @@ async def get_bundle(request: web.Request) -> web.Response:
             raise ApiError(400, "invalid_request", "since: expected a sequence number")
         since = int(since_text)
     bundle = await service.bundle(since)
-    request.app[METRICS].bundle_fetched.labels(terminal.id).set(
-        request.app[CLOCK].now())
+    now = request.app[CLOCK].now()
+    request.app[METRICS].bundle_fetched.labels(terminal.id).set(now)
+    request.app[ERROR_REPORTER].note(terminal.id, BUNDLE_FETCHED, now)  # to the board
     return web.Response(body=bundle.body, content_type=BUNDLE_TYPE, headers={
         "X-Bundle-Seq": str(bundle.seq), "X-Bundle-Kind": "full" if bundle.full else "delta"})
 
@@ -140,8 +143,10 @@ async def post_batch(request: web.Request) -> web.Response:
     records = parse_batch(body, offline.batch_max_records)
     answer = await reconciler.apply(terminal_id=terminal.id, operator=terminal.operator,
                                     venue=terminal.venue, records=records)
-    metrics = app[METRICS]
-    metrics.uploaded.labels(terminal.id).set(app[CLOCK].now())
+    metrics, now = app[METRICS], app[CLOCK].now()
+    metrics.uploaded.labels(terminal.id).set(now)
+    if answer["applied"]:  # to the dashboard's offline panel, through the error stream
+        app[ERROR_REPORTER].tally.note(terminal.id, RECORDS_UPLOADED, now, answer["applied"])
     for result in answer["results"]:
         metrics.offline_records.labels(result["status"]).inc()
         metrics.offline_differences.inc(result["status"] == "applied" and result["differs"])

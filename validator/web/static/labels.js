@@ -23,6 +23,7 @@ export const REASONS = {
   capacity_reached: ["客流已满", "Capacity reached"],
   already_entered_today: ["今日已入园", "Already entered"],
   companion_not_allowed: ["陪同不符", "Companion refused"],
+  offline_double_use: ["离线重复使用", "Offline double use"],
 };
 
 export const FRAUD = {
@@ -33,6 +34,7 @@ export const FRAUD = {
   bad_signature: ["凭证签名错误", "Bad QR signature"],
   bad_cryptogram: ["卡片密文错误", "Bad cryptogram"],
   bad_terminal_signature: ["终端签名错误", "Bad terminal signature"],
+  offline_double_use: ["离线重复使用", "Offline double use"],
 };
 
 export const FARES = {

@@ -3,6 +3,7 @@
 
 import { donut, formatCount, stackedBars } from "./charts.js";
 import { renderKpis } from "./kpis.js";
+import { renderOffline } from "./offline.js";
 import { CATEGORIES, FARES, FRAUD, REASONS, label, operatorName, venueName } from "./labels.js";
 import { clockTime, timeWithZone, zoneLabel, zoneShort } from "./zone.js";
 
@@ -37,6 +38,7 @@ export function render(s, who) {
   renderFares(s);
   renderTerminals(s, who);
   renderFeed(s, who);
+  renderOffline(s, who);
   $("seq").textContent = `snapshot #${s.seq}`;
 }
 

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from validator.clock import Clock, SystemClock
-from validator.state.store import Store
+from validator.state.store import Store, StoreUnavailable
 
 
 class StoreUrlError(ValueError):
@@ -34,6 +36,9 @@ async def open_store(
         if (wrong := await redis_mismatch(url)) is not None:
             await store.close()
             raise StoreUrlError(f"--store {_shown(url)}: {wrong}")
+        # data from before an index existed; Redis away now: at the first listing
+        with contextlib.suppress(StoreUnavailable):
+            await store.rebuild_indexes()
         return store
     if url.startswith("rediscluster://"):
         return await _open_cluster(url, ledger_retention_days)

@@ -27,6 +27,8 @@ AUDIT = PREFIX + "audit"
 FEED_LEASE = PREFIX + "feed:lease"
 FEED_BOARD = PREFIX + "feed:board"
 FEED_ERRORS = PREFIX + "feed:errors"
+# Which listing indexes are known complete (validator/state/reindex.py): a hash.
+INDEXED = PREFIX + "indexed"
 
 
 def idempotency(terminal_id: str, request_id: str) -> str:

@@ -44,6 +44,7 @@ from redis.exceptions import NoScriptError, RedisError
 from validator.policy.types import Category
 from validator.state import codec, keys
 from validator.state.keys import SnapshotKeys
+from validator.state.reindex import rebuild_missing
 from validator.state.resp import NoScriptError as RespNoScript
 from validator.state.resp import RespClient, RespError
 from validator.state.script import COMMIT, LEASE, PUT_HOLDERS, RELEASE, Script, commit_call
@@ -159,6 +160,8 @@ class RedisStore:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._timeout_s = timeout_s
         self._retention_s = ledger_retention_days * 86400
+        self._indexed = False  # the listing indexes checked (reindex.py)
+        self._indexing = asyncio.Lock()
 
     @classmethod
     def from_url(
@@ -194,6 +197,16 @@ class RedisStore:
 
     def _call(self) -> _Call:
         return _Call(self._slots, self._timeout_s)
+
+    async def rebuild_indexes(self) -> dict[str, int]:
+        """Rebuild, once, a listing index that data written before it lacks (reindex.py):
+        at open, or before the first listing if Redis was away then."""
+        async with self._indexing:
+            if self._indexed:
+                return {}
+            gained = await rebuild_missing(self._client, self._call)
+            self._indexed = True
+            return gained
 
     # --- the decision path (RespClient) ---
 
@@ -269,6 +282,8 @@ class RedisStore:
         """A page of the registry's index (ZRANGEBYLEX), then its records (MGET)."""
         if count <= 0:
             return []
+        if not self._indexed:
+            await self.rebuild_indexes()
         low = "-" if after is None else "(" + after
         async with self._call():
             refs = [r.decode() if isinstance(r, bytes) else r for r in
@@ -310,6 +325,8 @@ class RedisStore:
         is never scanned. An id whose block is gone is left out."""
         if count <= 0:
             return []
+        if not self._indexed:
+            await self.rebuild_indexes()
         low = "-" if after is None else "(" + after
         async with self._call():
             idents = [i.decode() if isinstance(i, bytes) else i for i in

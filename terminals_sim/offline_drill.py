@@ -221,4 +221,5 @@ class Drill:
         for day in days:
             doc = await self.operator("GET", f"/v1/settlement?date={day}")
             totals[day] = (doc["totals"]["count"], doc["totals"]["charged_fen"])
+            self.tally.check(f"settlement {day} final", doc.get("final"), False)
         return totals

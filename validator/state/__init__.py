@@ -20,7 +20,8 @@ async def open_store(
     `rediscluster://HOST:PORT[,HOST:PORT…][?options]` (a Redis Cluster's seed nodes).
 
     Opening never waits for Redis: a service started while Redis is down answers 503
-    until it comes back, then recovers by itself. A Redis that answers must be of the
+    until it comes back, then recovers by itself (the one wait: a Redis that answers
+    rebuilds its missing listing indexes once, `reindex.py`). A Redis that answers must be of the
     kind the URL names (`probe.py`): a cluster node behind `redis://`, or a plain Redis
     behind `rediscluster://`, is a StoreUrlError.
     """

@@ -28,7 +28,7 @@ from redis.retry import Retry
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PYTHON = sys.executable
 ROOT = Path(__file__).resolve().parents[1]
-# The validator's HTTP fronts for terminal requests (validator/web/front.py).
+# The validator's HTTP fronts for terminal requests (validator/web/terminal/front.py).
 FRONTS = ("lean", "aiohttp")
 
 

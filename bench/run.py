@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--connections", type=int, default=int(_env("CONNECTIONS", "64")))
     p.add_argument("--front", default=_env("FRONT", "lean"), choices=FRONTS,
                    help="where validations go: lean (serve --terminal-port, "
-                        "validator/web/front.py) or aiohttp (the main port)")
+                        "validator/web/terminal/front.py) or aiohttp (the main port)")
     p.add_argument("--generator", default=_env("GENERATOR", "lean"), choices=["lean", "sim"],
                    help="lean: bench/openloop.py; sim: python -m terminals_sim load")
     p.add_argument("--card-mode", choices=CARD_MODES,

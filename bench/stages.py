@@ -49,7 +49,7 @@ from validator.state.keys import commit_keys
 from validator.state.memory import MemoryStore
 from validator.state.redis import RedisStore
 from validator.state.store import Commit, CommitResult, Committed, Snapshot
-from validator.web.schema import parse_validation
+from validator.web.terminal.schema import parse_validation
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
 CHILD_ENV = "BENCH_STAGES_DUMP"  # set for the process valgrind runs

@@ -156,7 +156,7 @@ def run_worker(
 
     app = create_app(settings)
     if settings.terminal_port is not None:
-        from validator.web.front import attach
+        from validator.web.terminal.front import attach
 
         attach(app, settings.host, settings.terminal_port, reuse_port=reuse_port,
                grace_s=SHUTDOWN_TIMEOUT_S)

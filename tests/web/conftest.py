@@ -2,7 +2,7 @@
 
 `front` says which HTTP front the terminal requests of a test go through:
 `service.terminal_url` is aiohttp's port, or the lean terminal front's
-(validator/web/front.py, `serve --terminal-port`). Outside tests/web it is "aiohttp";
+(validator/web/terminal/front.py, `serve --terminal-port`). Outside tests/web it is "aiohttp";
 every test in tests/web that takes `service` runs through both, so the terminal API's
 HTTP tests hold for either port.
 """
@@ -25,7 +25,7 @@ from validator.keygen import init_keyset
 from validator.settings import Settings
 from validator.web.app import create_app
 from validator.web.appkeys import TERMINAL_FRONT
-from validator.web.front import attach
+from validator.web.terminal.front import attach
 
 
 @pytest.fixture

@@ -9,11 +9,9 @@ import pytest
 
 from validator.credentials.trust import TrustList
 from validator.keyset import KeySet
-from validator.lru import Lru
 from validator.policy.model import Terminal
-from validator.web import auth
-from validator.web.auth import authenticate_terminal, terminal_string_to_sign
 from validator.web.exceptions import ApiError
+from validator.web.terminal.auth import TerminalAuth, terminal_string_to_sign
 
 NOW = 1_790_000_000
 BODY_SHA256 = hashlib.sha256(b"{}").hexdigest()
@@ -35,24 +33,21 @@ def _signed(keys: KeySet, terminal_id: str, timestamp: str = str(NOW)) -> str:
     return hmac.new(keys.terminal_secrets[terminal_id], message, hashlib.sha256).hexdigest()
 
 
-def _check(terminals: dict[str, Terminal], keys: KeySet, terminal_id: str,
-           signature: str) -> Terminal:
-    return authenticate_terminal(terminal_id, str(NOW), signature, "POST", "/v1/validations",
-                                 BODY_SHA256, terminals=terminals, keys=keys, now=NOW)
+def _check(auth: TerminalAuth, terminal_id: str, signature: str) -> Terminal:
+    return auth.authenticate(terminal_id, str(NOW), signature, "POST", "/v1/validations",
+                             BODY_SHA256, now=NOW)
 
 
-def test_each_terminal_is_checked_with_its_own_secret_through_the_keyed_cache(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_each_terminal_is_checked_with_its_own_secret_through_the_keyed_cache() -> None:
     # A cache smaller than the fleet: contexts are evicted and keyed again, never mixed up.
-    monkeypatch.setattr(auth, "_KEYED", Lru(4))
     terminals, keys = _setup(10)
+    auth = TerminalAuth(terminals, keys, cache_size=4)
     for _ in range(3):
         for tid in terminals:
-            assert _check(terminals, keys, tid, _signed(keys, tid)).id == tid
-            assert _check(terminals, keys, tid, _signed(keys, tid).upper()).id == tid
+            assert _check(auth, tid, _signed(keys, tid)).id == tid
+            assert _check(auth, tid, _signed(keys, tid).upper()).id == tid
             other = "BUS-000" if tid != "BUS-000" else "BUS-001"
             with pytest.raises(ApiError) as refused:
-                _check(terminals, keys, tid, _signed(keys, other))
+                _check(auth, tid, _signed(keys, other))
             assert refused.value.status == 401
-    assert len(auth._KEYED) == 4
+    assert len(auth.keyed) == 4

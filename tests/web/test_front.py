@@ -1,4 +1,4 @@
-"""The lean terminal front (validator/web/front.py) as HTTP/1.1 asks of a server.
+"""The lean terminal front (validator/web/terminal/front.py) as HTTP/1.1 asks of a server.
 
 Most tests speak raw TCP to the front's port, so what is checked is the bytes on the
 wire: pipelining in order, the head and body limits, 100-continue, HTTP/1.0 and
@@ -29,9 +29,9 @@ from tests.conftest import RedisServer
 from tests.web.harness import Service, age_birth, request_id
 from validator.ledger.record import LedgerRecord
 from validator.state.redis import RedisStore
-from validator.web import front as front_module
 from validator.web.appkeys import TERMINAL_FRONT
-from validator.web.front import MAX_HEAD_BYTES, TerminalFront
+from validator.web.terminal import front as front_module
+from validator.web.terminal.front import MAX_HEAD_BYTES, TerminalFront
 
 GATE = "T-GATE-S03-01"
 BUS = "T-BUS-K1-001"

@@ -17,7 +17,7 @@ from validator.metrics import Metrics
 from validator.settings import Settings
 from validator.state import open_store
 from validator.state.store import StoreUnavailable
-from validator.web import admin, dashboard, main_port, offline_api, ops, terminals
+from validator.web import admin, dashboard, main_port, ops
 from validator.web.appkeys import (
     CLOCK,
     CONFIG,
@@ -28,10 +28,13 @@ from validator.web.appkeys import (
     SETTINGS,
     STORE,
     TERMINAL_API,
+    TERMINAL_AUTH,
 )
 from validator.web.errors import error_middleware
 from validator.web.http_limits import DEFAULT_LIMITS, HttpLimits
 from validator.web.livefeed import ErrorReporter
+from validator.web.terminal import offline, validations
+from validator.web.terminal.auth import TerminalAuth
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
@@ -48,14 +51,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[KEYSET] = load_keyset(settings.keys_dir)
     app[CLOCK] = clock or SystemClock()
     app[METRICS] = metrics
+    app[TERMINAL_AUTH] = TerminalAuth(app[CONFIG].terminals, app[KEYSET],
+                                      cache_size=settings.terminal_key_cache_size)
     app.cleanup_ctx.append(_store_ctx)
 
-    app.router.add_post(terminals.VALIDATIONS_PATH, terminals.post_validation)
+    app.router.add_post(validations.VALIDATIONS_PATH, validations.post_validation)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
     admin.setup_routes(app)
-    offline_api.setup(app)
+    offline.setup(app)
     if settings.dashboard:
         dashboard.setup_routes(app)
     return app
@@ -77,8 +82,8 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     # HTTP errors reach the dashboard's board through the store, from every process:
     # the live feed reports them in its tick; without one, a task of their own does.
     errors = app[ERROR_REPORTER] = ErrorReporter(store, app[METRICS], config.terminals)
-    app[TERMINAL_API] = terminals.TerminalApi(
-        config=config, keys=keys, clock=app[CLOCK], decider=app[DECIDER],
+    app[TERMINAL_API] = validations.TerminalApi(
+        auth=app[TERMINAL_AUTH], clock=app[CLOCK], decider=app[DECIDER],
         metrics=app[METRICS], retry_after_s=settings.retry_after_s, errors=errors)
     reporting = None if settings.dashboard else asyncio.create_task(
         errors.run(), name="error-reporter")

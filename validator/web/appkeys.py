@@ -20,6 +20,7 @@ from validator.metrics import Metrics
 from validator.offline.config import OfflineConfig
 from validator.offline.reconcile import Reconciler
 from validator.offline.service import BundleService
+from validator.policy.model import Terminal
 from validator.settings import Settings
 from validator.state.store import Store, StoreUnavailable
 from validator.web.errors import Answer
@@ -28,7 +29,8 @@ from validator.web.livefeed import ErrorReporter, LiveFeed
 
 __all__ = ["BUNDLES", "CLOCK", "CONFIG", "DECIDER", "ERROR_REPORTER", "KEYSET", "LIVE_FEED",
            "METRICS", "OFFLINE_CONFIG", "RECONCILER", "SETTINGS", "STORE", "TERMINAL_API",
-           "TERMINAL_FRONT", "TerminalEndpoint", "TerminalListener"]
+           "TERMINAL_AUTH", "TERMINAL_FRONT", "TerminalEndpoint", "TerminalListener",
+           "TerminalSignatures"]
 
 
 class TerminalEndpoint(Protocol):
@@ -40,6 +42,14 @@ class TerminalEndpoint(Protocol):
 
     def refuse(self, exc: ApiError | StoreUnavailable, terminal_id: str) -> Answer:
         """An error answer, counted and told to the error sink."""
+
+
+class TerminalSignatures(Protocol):
+    """Terminal request signatures (terminal.auth.TerminalAuth)."""
+
+    def authenticate(self, terminal_id: str, timestamp: str, signature: str, method: str,
+                     path: str, body_sha256: str, *, now: float) -> Terminal:
+        """The signing terminal; else `ApiError` 401, or 403 if it is disabled."""
 
 
 class TerminalListener(Protocol):
@@ -57,6 +67,8 @@ STORE = web.AppKey("store", Store)
 DECIDER = web.AppKey("decider", Decider)
 # `POST /v1/validations` behind both HTTP fronts, built with the store.
 TERMINAL_API = web.AppKey("terminal_api", TerminalEndpoint)
+# Terminal signatures, for every endpoint a terminal calls (one cache of keyed contexts).
+TERMINAL_AUTH = web.AppKey("terminal_auth", TerminalSignatures)
 # The lean terminal front, when `settings.terminal_port` asks for it.
 TERMINAL_FRONT = web.AppKey("terminal_front", TerminalListener)
 # Offline terminals (terminal/offline.py): config/offline.toml when present, and the

@@ -36,7 +36,7 @@ from validator.web.appkeys import (
     OFFLINE_CONFIG,
     STORE,
 )
-from validator.web.auth import authenticate_operator
+from validator.web.bearer import authenticate_operator
 from validator.web.live import LiveBoard
 from validator.web.livefeed import LiveFeed
 from validator.web.lookup import find_decisions, parse_query

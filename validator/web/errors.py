@@ -73,7 +73,7 @@ def refusal(exc: ApiError | StoreUnavailable, metrics: Metrics, retry_after_s: i
     return Answer(exc.status, error_body(exc.error, exc.detail))
 
 
-# aiohttp's own errors, and the lean front's (validator/web/front.py): `error` codes.
+# aiohttp's own errors, and the lean front's (validator/web/terminal/front.py): `error` codes.
 HTTP_ERRORS = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed",
                413: "payload_too_large", 431: "headers_too_large"}
 

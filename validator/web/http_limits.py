@@ -1,7 +1,7 @@
 """What either HTTP front accepts of a request head, written down once.
 
 aiohttp's port (validator/web/main_port.py) and the lean terminal front
-(validator/web/front.py) are both given an `HttpLimits` and answer a request over any
+(validator/web/terminal/front.py) are both given an `HttpLimits` and answer a request over any
 of them the same way: 431 `headers_too_large`, and the connection closed. A request
 line of an HTTP version other than 1.0 and 1.1, an HTTP/1.1 request without `Host` and
 any request with two are 400 `invalid_request` (RFC 9112 §2.3, §3.2; a 400 rather

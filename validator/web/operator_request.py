@@ -16,10 +16,9 @@ from validator.audit import Actor
 from validator.holders.registry import InvalidHolder, parse_date
 from validator.keyset import OperatorToken
 from validator.web.appkeys import CLOCK, CONFIG, KEYSET
-from validator.web.auth import authenticate_operator
+from validator.web.bearer import authenticate_operator
+from validator.web.body import parse_json_object, read_limited
 from validator.web.exceptions import invalid
-from validator.web.schema import parse_json_object
-from validator.web.terminals import read_limited
 
 MAX_JSON_BODY_BYTES = 64 * 1024
 

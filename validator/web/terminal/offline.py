@@ -34,12 +34,12 @@ from validator.web.appkeys import (
     RECONCILER,
     SETTINGS,
     STORE,
+    TERMINAL_AUTH,
 )
-from validator.web.auth import authenticate_terminal
-from validator.web.batch_schema import parse_batch
+from validator.web.body import read_limited
 from validator.web.exceptions import ApiError
 from validator.web.offline_board import BUNDLE_FETCHED, RECORDS_UPLOADED
-from validator.web.terminals import read_limited
+from validator.web.terminal.batch_schema import parse_batch
 
 __all__ = ["BATCH_PATH", "BUNDLE_PATH", "setup"]
 
@@ -101,11 +101,10 @@ def _service(app: web.Application) -> BundleService:
 def _authenticate(request: web.Request, body_sha256: str) -> Terminal:
     headers = request.headers
     try:
-        return authenticate_terminal(
+        return request.app[TERMINAL_AUTH].authenticate(
             headers.get("X-Terminal-Id", ""), headers.get("X-Timestamp", ""),
             headers.get("X-Signature", ""), request.method, request.rel_url.raw_path,
-            body_sha256, terminals=request.app[CONFIG].terminals, keys=request.app[KEYSET],
-            now=request.app[CLOCK].now())
+            body_sha256, now=request.app[CLOCK].now())
     except ApiError as exc:
         if exc.status == 401:
             request.app[METRICS].fraud_signals.labels("bad_terminal_signature").inc()

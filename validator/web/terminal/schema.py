@@ -11,10 +11,9 @@ import datetime as dt
 import re
 from typing import Any
 
-import orjson
-
 from validator.credentials.ssc_card import CardTap
 from validator.decide import QrScan
+from validator.web.body import parse_json_object
 from validator.web.exceptions import invalid
 
 MAX_QR_CHARS = 2048
@@ -34,17 +33,6 @@ class ParsedBody:
         self.scanned_at_text = scanned_at_text
         self.credential = credential
         self.companion = companion
-
-
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object, or 400 (the terminal and operator APIs alike)."""
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise invalid(f"body is not JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise invalid("body: expected a JSON object")
-    return doc
 
 
 def parse_validation(body: bytes) -> ParsedBody:

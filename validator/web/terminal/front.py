@@ -56,7 +56,7 @@ from validator.web.errors import HTTP_ERRORS, Answer, error_body
 from validator.web.exceptions import ApiError
 from validator.web.http_limits import DEFAULT_LIMITS, HttpLimits, host_problem
 from validator.web.malformed_log import MalformedTrafficLog
-from validator.web.terminals import MAX_BODY_BYTES, VALIDATIONS_PATH
+from validator.web.terminal.validations import MAX_BODY_BYTES, VALIDATIONS_PATH
 
 __all__ = ["KEEP_ALIVE_S", "MAX_HEAD_BYTES", "MAX_QUEUED", "READ_TIMEOUT_S", "TerminalFront",
            "attach"]

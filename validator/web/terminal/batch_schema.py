@@ -16,8 +16,9 @@ import orjson
 
 from validator.offline.reconcile import TERMINAL_ONLY_REASONS, RecordError, UploadedRecord
 from validator.reasons import Reason
+from validator.web.body import parse_json_object
 from validator.web.exceptions import ApiError, invalid
-from validator.web.schema import parse_credential, parse_json_object, parse_rfc3339
+from validator.web.terminal.schema import parse_credential, parse_rfc3339
 
 __all__ = ["parse_batch"]
 

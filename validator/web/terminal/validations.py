@@ -6,7 +6,7 @@ the error watch (an `ErrorSink`: the dashboard's board counts them). It knows no
 of HTTP machinery; two fronts call it:
 
 - `post_validation` below, aiohttp's handler, on the service's main port;
-- `validator/web/front.py`, the lean terminal front of `serve --terminal-port`.
+- `validator/web/terminal/front.py`, the lean terminal front of `serve --terminal-port`.
 
 So a terminal gets the same bytes from either port, and neither front renders an answer
 of its own beyond the HTTP errors that come before a request is whole (413 while the
@@ -21,19 +21,16 @@ import time
 from aiohttp import web
 
 from validator.clock import Clock
-from validator.config import Config
 from validator.decide import Decider, ValidationRequest
-from validator.keyset import KeySet
 from validator.metrics import Metrics
 from validator.state.store import StoreUnavailable
-from validator.web.appkeys import TERMINAL_API
-from validator.web.auth import authenticate_terminal
+from validator.web.appkeys import TERMINAL_API, TerminalSignatures
+from validator.web.body import read_limited
 from validator.web.errors import Answer, ErrorSink, refusal
 from validator.web.exceptions import ApiError
-from validator.web.schema import parse_validation
+from validator.web.terminal.schema import parse_validation
 
-__all__ = ["MAX_BODY_BYTES", "VALIDATIONS_PATH", "TerminalApi", "post_validation",
-           "read_limited"]
+__all__ = ["MAX_BODY_BYTES", "VALIDATIONS_PATH", "TerminalApi", "post_validation"]
 
 VALIDATIONS_PATH = "/v1/validations"
 MAX_BODY_BYTES = 16 * 1024
@@ -43,10 +40,9 @@ JSON = "application/json"
 class TerminalApi:
     """`POST /v1/validations` after the body is read, whichever front read it."""
 
-    def __init__(self, *, config: Config, keys: KeySet, clock: Clock, decider: Decider,
+    def __init__(self, *, auth: TerminalSignatures, clock: Clock, decider: Decider,
                  metrics: Metrics, retry_after_s: int, errors: ErrorSink) -> None:
-        self._terminals = config.terminals
-        self._keys = keys
+        self._auth = auth
         self._clock = clock
         self._decider = decider
         self._metrics = metrics
@@ -60,9 +56,9 @@ class TerminalApi:
         `started` the `time.perf_counter()` at which the front had the request."""
         try:
             body_sha256 = hashlib.sha256(body).hexdigest()  # signed over; the idempotency key
-            terminal = authenticate_terminal(
+            terminal = self._auth.authenticate(
                 terminal_id, timestamp, signature, method, path, body_sha256,
-                terminals=self._terminals, keys=self._keys, now=self._clock.now())
+                now=self._clock.now())
             parsed = parse_validation(body)
             outcome = await self._decider.validate(ValidationRequest(
                 terminal_id=terminal.id,
@@ -97,27 +93,6 @@ class TerminalApi:
         if answer.status != 413:  # 413 comes before any identity check
             self._errors.note(terminal_id, answer.status, self._clock.now())
         return answer
-
-
-async def read_limited(request: web.Request, limit: int) -> bytes:
-    """The body, or 413 as soon as it is known to be larger than `limit`."""
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "payload_too_large", f"body over {limit} bytes")
-    content = request.content
-    if content.is_eof():
-        # The whole body came in with the head (a terminal's request is one TCP segment):
-        # take it without an await, an iterator and a read that only finds the end.
-        body = content.read_nowait()
-        if len(body) > limit:
-            raise ApiError(413, "payload_too_large", f"body over {limit} bytes")
-        return body
-    chunks, size = [], 0
-    async for chunk in content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", f"body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def post_validation(request: web.Request) -> web.Response:

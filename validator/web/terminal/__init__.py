@@ -1,0 +1,1 @@
+"""What terminals call: validations (both HTTP fronts), and the offline bundle and batch."""

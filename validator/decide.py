@@ -209,6 +209,8 @@ class Decider:
         """Decide on `snap` and commit; None if a guard failed (decide again)."""
         today = local_now.date()
         verdict = self._judge(req, verified, snap, now, local_now)
+        if req.offline is not None:
+            verdict = _settled_offline(verdict, req.offline)
         record = self._record(req, txn_id, now, local_now, verdict, verified, snap)
         response = render_decision(req.request_id, txn_id, verdict.reason, verdict.policy)
         commit = self._commit(req, today, verified, snap, verdict, record, response,
@@ -495,6 +497,17 @@ def _token_verdict(cred: VerifiedCredential, snap: Snapshot, *, offline: bool) -
         reason = Reason.REPLAYED if cred.atc == high else Reason.CARD_CLONE_SUSPECTED
         return _Verdict(reason)
     return _Verdict(Reason.OK, raise_atc=True)
+
+
+def _settled_offline(verdict: _Verdict, offline: OfflineContext) -> _Verdict:
+    """What an offline record settles: the service's decision, except that a passenger
+    the terminal turned away made no ride or entry, so nothing is paid for one. The
+    token is still spent; the ledger keeps the terminal's reason beside `differs`."""
+    if offline.terminal_decision == "deny" and verdict.policy is not None \
+            and verdict.policy.accepted:
+        return _Verdict(Reason.TERMINAL_DENIED, spend_nonce=verdict.spend_nonce,
+                        raise_atc=verdict.raise_atc)
+    return verdict
 
 
 def _token(cred: VerifiedCredential, offline: OfflineContext | None) -> bytes | None:

@@ -40,6 +40,9 @@ class Reason(StrEnum):
     # an offline record's upload (protocol §8): its QR nonce or card counter was used
     # on another terminal (or before) — one use settles, the others are this
     OFFLINE_DOUBLE_USE = "offline_double_use"
+    # an offline record the terminal denied although the service would accept it: the
+    # passenger was turned away, so there is no ride or entry to settle
+    TERMINAL_DENIED = "terminal_denied"
 
 
 DENY_MESSAGES: dict[Reason, Message] = {
@@ -64,6 +67,7 @@ DENY_MESSAGES: dict[Reason, Message] = {
     Reason.ALREADY_ENTERED_TODAY: Message("今日已优惠入园", "Already entered today"),
     Reason.COMPANION_NOT_ALLOWED: Message("不符合陪同优惠条件", "Companion not allowed"),
     Reason.OFFLINE_DOUBLE_USE: Message("凭证已在其他终端使用", "Used on another terminal"),
+    Reason.TERMINAL_DENIED: Message("终端离线时已拒绝", "Denied by the terminal offline"),
 }
 
 # Reasons that are fraud signals (validator_fraud_signals_total{kind}).

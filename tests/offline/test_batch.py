@@ -193,3 +193,18 @@ async def test_operators_see_bundle_fetches_uploads_and_differences(service: Ser
     assert await service.metric('validator_offline_records_total{status="applied"}') == 1
     assert await service.metric('validator_offline_records_total{status="rejected"}') == 1
     assert await service.metric("validator_offline_differences_total") == 1
+
+
+async def test_a_passenger_the_terminal_turned_away_is_not_settled(service: Service) -> None:
+    holder = service.holder(age_birth(30))
+    at = service.clock.now() - 600
+    refused = await upload(service, BUS, [record(holder.qr(at), at, decision="deny",
+                                                 reason="offline_allowance_reached")])
+    result = refused.body["results"][0]
+    assert (result["status"], result["decision"], result["reason"], result["differs"]) == \
+        ("applied", "deny", "terminal_denied", True)
+    assert await _settled_count(service, at) == 0
+    day = dt.datetime.fromtimestamp(at, TZ8).date()
+    [ledgered] = [r async for r in day_records(service.store, day)]
+    assert (ledgered.decision, ledgered.terminal_reason) == \
+        ("deny", "offline_allowance_reached")

@@ -24,6 +24,7 @@ export const REASONS = {
   already_entered_today: ["今日已入园", "Already entered"],
   companion_not_allowed: ["陪同不符", "Companion refused"],
   offline_double_use: ["离线重复使用", "Offline double use"],
+  terminal_denied: ["终端离线拒绝", "Denied offline by terminal"],
 };
 
 export const FRAUD = {

@@ -167,7 +167,9 @@ class Decider:
         if req.companion:
             known = None
         elif offline is not None:
-            known = _EMPTY
+            # A record the terminal denied is settled from what the store holds (see
+            # `_settled_offline`): no guess on the empty snapshot, whose guards a deny drops.
+            known = _EMPTY if offline.terminal_decision == "accept" else None
         else:
             known = self._day_facts.known(today, verified.holder_ref, verified.card_no, venue)
         if known is not None:

@@ -32,11 +32,9 @@ idempotency entry are kept until no upload can arrive any more. Day facts are no
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from validator.clock import Clock
 
@@ -47,6 +45,7 @@ from validator.credentials.verifier import Presented, Verifier
 from validator.decision import render_decision
 from validator.ledger.record import LedgerCategory, LedgerRecord
 from validator.lru import Lru
+from validator.offline.upload import OfflineContext
 from validator.policy.engine import PolicyEngine
 from validator.policy.types import PolicyDecision, PolicyInput, Usage
 from validator.reasons import FRAUD_KINDS, Reason
@@ -68,16 +67,6 @@ from validator.values import value
 CLOCK_SKEW_S = 300  # protocol §4
 MAX_ATTEMPTS = 8  # guard conflicts in a row before giving up with 503
 DAY_FACTS_SIZE = 65_536  # holders remembered per kind of day fact (capped, entered)
-
-
-@value
-class OfflineContext:
-    """What makes a request an offline record's upload: the terminal's own decision,
-    and how long the record's token and idempotency entry are kept (seconds)."""
-
-    terminal_decision: str  # "accept" | "deny"
-    terminal_reason: str
-    keep_s: int
 
 
 @value
@@ -118,6 +107,10 @@ class _Verdict:
     policy: PolicyDecision | None = None
     spend_nonce: bool = False  # QR reached the replay step: its nonce is used up
     raise_atc: bool = False  # card counter moves up to this tap's atc
+
+    @property
+    def accepted(self) -> bool:
+        return self.policy is not None and self.policy.accepted
 
 
 class Decider:
@@ -211,8 +204,10 @@ class Decider:
         """Decide on `snap` and commit; None if a guard failed (decide again)."""
         today = local_now.date()
         verdict = self._judge(req, verified, snap, now, local_now)
-        if req.offline is not None:
-            verdict = _settled_offline(verdict, req.offline)
+        if req.offline is not None and req.offline.turned_away(verdict.accepted):
+            # Protocol §8.4: no ride or entry to settle; the token is still spent.
+            verdict = _Verdict(Reason.TERMINAL_DENIED, spend_nonce=verdict.spend_nonce,
+                               raise_atc=verdict.raise_atc)
         record = self._record(req, txn_id, now, local_now, verdict, verified, snap)
         response = render_decision(req.request_id, txn_id, verdict.reason, verdict.policy)
         commit = self._commit(req, today, verified, snap, verdict, record, response,
@@ -359,20 +354,10 @@ class Decider:
             amount_fen=fare.amount_fen if fare else None,
             standard_fen=self._venue_facts(req.venue).standard_fen,
             fraud=FRAUD_KINDS.get(verdict.reason),
-            **self._offline_fields(req.offline, fare is not None, verdict.reason),
+            **({} if req.offline is None else req.offline.ledger_fields(
+                fare is not None, verdict.reason,
+                uploaded_at=engine.local_from_unix(self._clock.now()).isoformat())),
         )
-
-    def _offline_fields(self, offline: OfflineContext | None, accepted: bool,
-                        reason: Reason) -> dict[str, Any]:
-        """An offline record's ledger fields: the terminal's decision beside ours."""
-        if offline is None:
-            return {}
-        ours = ("accept" if accepted else "deny", reason.value)
-        theirs = (offline.terminal_decision, offline.terminal_reason)
-        return {"mode": "offline", "terminal_decision": theirs[0],
-                "terminal_reason": theirs[1], "differs": ours != theirs,
-                "uploaded_at": self._engine.local_from_unix(self._clock.now()).isoformat()}
-
 
     def _venue_facts(self, venue: str) -> _VenueFacts:
         """The venue's configuration as the pipeline needs it; `UnknownVenue` if none."""
@@ -501,23 +486,9 @@ def _token_verdict(cred: VerifiedCredential, snap: Snapshot, *, offline: bool) -
     return _Verdict(Reason.OK, raise_atc=True)
 
 
-def _settled_offline(verdict: _Verdict, offline: OfflineContext) -> _Verdict:
-    """What an offline record settles: the service's decision, except that a passenger
-    the terminal turned away made no ride or entry, so nothing is paid for one. The
-    token is still spent; the ledger keeps the terminal's reason beside `differs`."""
-    if offline.terminal_decision == "deny" and verdict.policy is not None \
-            and verdict.policy.accepted:
-        return _Verdict(Reason.TERMINAL_DENIED, spend_nonce=verdict.spend_nonce,
-                        raise_atc=verdict.raise_atc)
-    return verdict
-
-
 def _token(cred: VerifiedCredential, offline: OfflineContext | None) -> bytes | None:
-    """The nonce a decision spends: a QR's own; for an offline card tap, one made of
-    (card_id, counter), so a counter used on two terminals shows as a spent nonce."""
-    if offline is None or cred.nonce is not None or cred.card_id is None:
-        return cred.nonce
-    return hashlib.sha256(f"card|{cred.card_id}|{cred.atc}".encode()).digest()[:16]
+    """The nonce a decision spends: a QR's own, or an upload's (`OfflineContext.token`)."""
+    return cred.nonce if offline is None else offline.token(cred)
 
 
 def _keep(offline: OfflineContext | None, live_s: int) -> int:

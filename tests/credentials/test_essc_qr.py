@@ -36,7 +36,7 @@ from terminals_sim.ecard import (
     tampered,
     to_qr,
 )
-from validator.credentials import cose
+from validator.credentials import cose, ed25519
 from validator.credentials.essc_qr import EsscVerifier, b45decode
 from validator.credentials.trust import TrustList, public_jwk
 from validator.credentials.verified import Rejected, VerifiedCredential
@@ -300,7 +300,7 @@ def test_a_device_key_carrying_its_private_part_is_malformed(env: Env) -> None:
 
 def _off_curve_ed25519() -> bytes:
     """A canonical 32-byte string that is not an Ed25519 point."""
-    return next(x for i in range(1, 127) if not cose.ed25519_point_is_valid(x := bytes([i]) * 32))
+    return next(x for i in range(1, 127) if not ed25519.raw_point_is_valid(x := bytes([i]) * 32))
 
 
 def test_an_off_curve_ed25519_device_key_is_malformed_even_behind_later_failures() -> None:
@@ -399,7 +399,8 @@ def _s_plus_order(signature: bytes) -> bytes:
 def test_ed25519_keys_verify_through_libsodium() -> None:
     env = make_env("EdDSA", "EdDSA")
     [issuer_key] = trust_of(env.issuer).candidates(env.issuer.kid, cose.ALG_EDDSA, NOW)
-    device_key = cose.parse_cose_key(cose.decode(cbor2.dumps(cose_key(env.device.public_key()))))
+    _, device_key = cose.parse_device_key(
+        cose.decode(cbor2.dumps(cose_key(env.device.public_key()))))
     for key in (issuer_key.public_key, device_key):
         assert isinstance(key, cose.Ed25519Key)  # verified with crypto_sign_open
     assert env.verifier.verify(env.qr(), NOW).holder_ref == SUB.hex()
@@ -426,7 +427,7 @@ def test_a_small_order_device_key_is_bad_signature_not_a_skeleton_key() -> None:
     """Under the identity point `R = identity, S = 0` signs every message; OpenSSL takes it,
     libsodium does not.  The key is a valid point, so the QR is not malformed."""
     env = make_env("EdDSA", "EdDSA")
-    assert cose.ed25519_point_is_valid(ED25519_IDENTITY)
+    assert ed25519.raw_point_is_valid(ED25519_IDENTITY)
     level1 = env.level1(env.claims(cnf={1: {1: 1, -1: 6, -2: ED25519_IDENTITY}}))
     level2 = env.phone(level1).level2(NOW)
     forged = to_qr(_with_signature(level2, lambda _: ED25519_IDENTITY + bytes(32)))

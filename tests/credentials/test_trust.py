@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from validator.credentials import cose
+from validator.credentials import cose, ed25519
 from validator.credentials.trust import TrustedKey, TrustList, TrustListError, public_jwk
 
 NOW = 1_795_000_000
@@ -137,7 +137,7 @@ def test_an_eddsa_key_is_its_raw_bytes_for_libsodium() -> None:
 def test_verify_is_false_for_wrong_length_der_or_tampered_signatures() -> None:
     es = TrustedKey(KID, cose.ALG_ES256, "i", EC_KEY.public_key())
     ed_raw = ED_KEY.public_key().public_bytes_raw()
-    ed = TrustedKey(KID, cose.ALG_EDDSA, "i", cose.public_key_from_coordinates(ed_raw, None))
+    ed = TrustedKey(KID, cose.ALG_EDDSA, "i", ed25519.load(ed_raw, None))
     raw = es256_raw(b"m")
     assert es.verify(raw, b"m")
     assert not es.verify(raw, b"n")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from validator.credentials import ed25519, es256, sm2
 from validator.credentials.algorithm import Algorithm
 
-__all__ = ["BY_COSE_ALG", "BY_COSE_KEY", "BY_JOSE_ALG", "BY_KEY_TYPE", "REGISTERED"]
+__all__ = ["BY_COSE_ALG", "BY_COSE_KEY", "BY_JOSE_ALG", "REGISTERED"]
 
 REGISTERED: tuple[Algorithm, ...] = (
     es256.ALGORITHM,
@@ -26,5 +26,3 @@ BY_COSE_ALG: Mapping[int, Algorithm] = {a.cose_alg: a for a in REGISTERED}
 BY_COSE_KEY: Mapping[tuple[int, int], Algorithm] = {(a.cose_kty, a.cose_crv): a for a in REGISTERED}
 # The trust list's JOSE `alg` → its algorithm (§6).
 BY_JOSE_ALG: Mapping[str, Algorithm] = {a.jose_alg: a for a in REGISTERED}
-# A verifying key's class → the algorithm that built it.
-BY_KEY_TYPE: Mapping[type[object], Algorithm] = {a.key_type: a for a in REGISTERED}

@@ -19,7 +19,7 @@ import cbor2
 
 from validator.credentials import ed25519, es256
 from validator.credentials.algorithm import Algorithm
-from validator.credentials.algorithms import BY_COSE_ALG, BY_COSE_KEY, BY_KEY_TYPE
+from validator.credentials.algorithms import BY_COSE_ALG, BY_COSE_KEY
 from validator.credentials.ed25519 import Ed25519Key
 from validator.credentials.malformed import FormatError
 
@@ -34,15 +34,10 @@ __all__ = [
     "as_map",
     "decode",
     "decode_map",
-    "ed25519_point_is_valid",
     "field",
     "header_alg",
-    "key_fits_alg",
-    "parse_cose_key",
     "parse_device_key",
     "parse_sign1",
-    "point_is_valid",
-    "public_key_from_coordinates",
     "sig_structure1",
     "uint_field",
     "verify_signature",
@@ -54,7 +49,6 @@ TAG_SIGN1 = 18
 HEADER_ALG, HEADER_CRIT, HEADER_KID = 1, 2, 4
 # A verifying key of any registered algorithm (`Algorithm.key_type`).
 PublicKey: TypeAlias = object
-ed25519_point_is_valid = ed25519.raw_point_is_valid
 
 T = TypeVar("T")
 
@@ -187,33 +181,6 @@ def parse_device_key(item: object) -> tuple[Algorithm, PublicKey]:
         raise FormatError(f"COSE_Key: kty {kty} crv {crv} is not a supported key type")
     y = field(key, -3, bytes, "COSE_Key y") if alg.has_y else None
     return alg, alg.load(x, y)
-
-
-def parse_cose_key(item: object) -> PublicKey:
-    """The verifying key of a COSE_Key (see `parse_device_key`)."""
-    return parse_device_key(item)[1]
-
-
-def public_key_from_coordinates(x: bytes, y: bytes | None) -> PublicKey:
-    """Ed25519 from `x` (y None) or P-256 from `x`, `y` (32 bytes each; point checked).
-
-    The two algorithms of protocol §2 proper; keys of any registered algorithm come
-    from `Algorithm.load`.
-    """
-    return (ed25519.ALGORITHM if y is None else es256.ALGORITHM).load(x, y)
-
-
-def point_is_valid(key: PublicKey) -> bool:
-    """The deferred point check of the key's algorithm (Ed25519's); True for the others,
-    whose points are checked when the key is built."""
-    alg = BY_KEY_TYPE.get(type(key))
-    return alg is not None and alg.point_is_valid(key)
-
-
-def key_fits_alg(key: PublicKey, alg: int) -> bool:
-    """Step 5: the key is of the type that the COSE `alg` verifies with."""
-    algorithm = BY_COSE_ALG.get(alg)
-    return algorithm is not None and type(key) is algorithm.key_type
 
 
 def verify_signature(key: PublicKey, alg: int, signature: bytes, data: bytes) -> bool:

@@ -6,7 +6,6 @@ and production card master keys in an HSM export; the validator only ever reads 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -18,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from validator.credentials import sm2
-from validator.credentials.trust import public_jwk
+from validator.credentials.trust import b64url, public_jwk
 from validator.keyset import (
     BUNDLE_KEY,
     BUNDLE_PUBLIC,
@@ -114,7 +113,7 @@ def _write_sm2_issuer(directory: Path, iss: str) -> dict[str, object]:
 def _write_issuer_pem(directory: Path, pem: bytes, public_key: object, alg: str,
                       iss: str) -> dict[str, object]:
     kid = secrets.token_bytes(8)
-    name = base64.urlsafe_b64encode(kid).rstrip(b"=").decode()
+    name = b64url(kid)
     _write_secret(directory / ISSUERS_DIR / f"{name}.pem", pem.decode())
     return public_jwk(public_key, kid, alg, iss)
 

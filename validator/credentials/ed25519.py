@@ -8,7 +8,6 @@ the costly on-curve test (`point_is_valid`) runs only where it changes an outcom
 
 from __future__ import annotations
 
-import base64
 from typing import NamedTuple
 
 import nacl.exceptions
@@ -98,13 +97,11 @@ def _jacobi(a: int, n: int) -> int:
     return result if n == 1 else 0
 
 
-def jwk_coordinates(public_key: object) -> dict[str, object] | None:
-    """The JWK members of a `cryptography` Ed25519 public key; None for any other key."""
+def coordinates(public_key: object) -> tuple[bytes, None] | None:
+    """(x, None) of a `cryptography` Ed25519 public key; None for any other key."""
     if not isinstance(public_key, Ed25519PublicKey):
         return None
-    raw = public_key.public_bytes_raw()
-    return {"kty": "OKP", "crv": "Ed25519",
-            "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")}
+    return public_key.public_bytes_raw(), None
 
 
 def _pack(key: Ed25519Key) -> bytes:
@@ -114,6 +111,6 @@ def _pack(key: Ed25519Key) -> bytes:
 ALGORITHM = Algorithm(
     cose_alg=COSE_ALG, jose_alg="EdDSA", jwk_kty="OKP", jwk_crv="Ed25519", cose_kty=1,
     cose_crv=6, key_type=Ed25519Key, load=load, verify=verify,
-    jwk_coordinates=jwk_coordinates, point_is_valid=point_is_valid, pack=_pack,
+    coordinates=coordinates, point_is_valid=point_is_valid, pack=_pack,
     unpack=Ed25519Key,
 )

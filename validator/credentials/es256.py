@@ -7,8 +7,6 @@ built, so a bad cnf key is malformed at decode time.
 
 from __future__ import annotations
 
-import base64
-
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -51,22 +49,17 @@ def verify(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> boo
     return True
 
 
-def jwk_coordinates(public_key: object) -> dict[str, object] | None:
-    """The JWK members of a `cryptography` P-256 public key; None for any other key."""
+def coordinates(public_key: object) -> tuple[bytes, bytes] | None:
+    """(x, y) of a `cryptography` P-256 public key; None for any other key."""
     if not (isinstance(public_key, ec.EllipticCurvePublicKey)
             and isinstance(public_key.curve, ec.SECP256R1)):
         return None
     numbers = public_key.public_numbers()
-    return {"kty": "EC", "crv": "P-256", "x": _b64(numbers.x.to_bytes(32, "big")),
-            "y": _b64(numbers.y.to_bytes(32, "big"))}
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return numbers.x.to_bytes(32, "big"), numbers.y.to_bytes(32, "big")
 
 
 ALGORITHM = Algorithm(
     cose_alg=COSE_ALG, jose_alg="ES256", jwk_kty="EC", jwk_crv="P-256", cose_kty=2,
     cose_crv=1, key_type=_KEY_TYPE, load=load, verify=verify,
-    jwk_coordinates=jwk_coordinates,
+    coordinates=coordinates,
 )

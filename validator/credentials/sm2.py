@@ -21,7 +21,6 @@ of the SM2 verify it precedes.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -75,14 +74,13 @@ def verify(key: Any, signature: bytes, data: bytes) -> bool:
     return True
 
 
-def jwk_coordinates(public_key: object) -> dict[str, object] | None:
-    """The JWK members of a tongsuopy SM2 public key; None for any other key."""
+def coordinates(public_key: object) -> tuple[bytes, bytes] | None:
+    """(x, y) of a tongsuopy SM2 public key; None for any other key."""
     if not (isinstance(public_key, ec.EllipticCurvePublicKey)
             and isinstance(public_key.curve, ec.SM2)):
         return None
-    numbers = public_key.public_numbers()
-    return {"kty": "EC", "crv": "SM2", "x": _b64(numbers.x.to_bytes(32, "big")),
-            "y": _b64(numbers.y.to_bytes(32, "big"))}
+    point = _pack(public_key)
+    return point[:32], point[32:]
 
 
 def generate_private_key() -> Any:
@@ -116,12 +114,8 @@ def _unpack(point: bytes) -> Any:
     return load(point[:32], point[32:])
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
 ALGORITHM = Algorithm(
     cose_alg=COSE_ALG, jose_alg="SM2SM3", jwk_kty="EC", jwk_crv="SM2", cose_kty=2,
     cose_crv=COSE_CRV, key_type=_KEY_TYPE, load=load, verify=verify,
-    jwk_coordinates=jwk_coordinates, pack=_pack, unpack=_unpack,
+    coordinates=coordinates, pack=_pack, unpack=_unpack,
 )

@@ -19,7 +19,7 @@ from validator.credentials import cose
 from validator.credentials.algorithm import Algorithm
 from validator.credentials.algorithms import BY_JOSE_ALG
 
-__all__ = ["TrustList", "TrustListError", "TrustedKey", "public_jwk"]
+__all__ = ["TrustList", "TrustListError", "TrustedKey", "b64url", "public_jwk"]
 
 KID_BYTES = 8
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -128,7 +128,7 @@ def _b64url(jwk: Mapping[str, object], name: str, where: str) -> bytes:
     if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise TrustListError(f"{where}.{name}: not unpadded base64url")
     raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    if _b64(raw) != text:
+    if b64url(raw) != text:
         raise TrustListError(f"{where}.{name}: non-canonical base64url")
     return raw
 
@@ -142,7 +142,8 @@ def _time(jwk: Mapping[str, object], name: str, where: str) -> int | None:
     return value
 
 
-def _b64(raw: bytes) -> str:
+def b64url(raw: bytes) -> str:
+    """Unpadded base64url (RFC 7515 §2), the encoding of every JWK member here."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
@@ -163,10 +164,15 @@ def public_jwk(
     if len(kid) != KID_BYTES:
         raise ValueError(f"kid must be {KID_BYTES} bytes")
     algorithm = BY_JOSE_ALG.get(alg)
-    jwk = algorithm.jwk_coordinates(public_key) if algorithm is not None else None
-    if jwk is None:
+    xy = algorithm.coordinates(public_key) if algorithm is not None else None
+    if algorithm is None or xy is None:
         raise ValueError(f"alg {alg!r} does not fit a {type(public_key).__name__}")
-    jwk.update(kid=_b64(kid), alg=alg, iss=iss)
+    x, y = xy
+    jwk: dict[str, object] = {"kty": algorithm.jwk_kty, "crv": algorithm.jwk_crv,
+                              "x": b64url(x)}
+    if y is not None:
+        jwk["y"] = b64url(y)
+    jwk.update(kid=b64url(kid), alg=alg, iss=iss)
     if nbf is not None:
         jwk["nbf"] = nbf
     if exp is not None:

@@ -8,7 +8,6 @@ several published keys (a rotation) knows which one to try.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 
 import cbor2
@@ -17,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+
+from validator.credentials.trust import b64url
 
 __all__ = ["ALG_EDDSA", "TAG_SIGN1", "key_id", "public_jwk", "sign1"]
 
@@ -35,10 +36,8 @@ def key_id(public_key: Ed25519PublicKey) -> bytes:
 
 def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
     """The JWK terminals are given (`bundle-public.json` holds {"keys": [this]})."""
-    def b64(raw: bytes) -> str:
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     return {"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
-            "kid": b64(key_id(public_key)), "x": b64(_raw(public_key))}
+            "kid": b64url(key_id(public_key)), "x": b64url(_raw(public_key))}
 
 
 def sign1(key: Ed25519PrivateKey, payload: bytes) -> bytes:

@@ -17,7 +17,7 @@ from validator.metrics import Metrics
 from validator.settings import Settings
 from validator.state import open_store
 from validator.state.store import StoreUnavailable
-from validator.web import admin, dashboard, main_port, ops
+from validator.web import dashboard, main_port, ops
 from validator.web.appkeys import (
     CLOCK,
     CONFIG,
@@ -33,6 +33,7 @@ from validator.web.appkeys import (
 from validator.web.errors import error_middleware
 from validator.web.http_limits import DEFAULT_LIMITS, HttpLimits
 from validator.web.livefeed import ErrorReporter
+from validator.web.operator import routes as operator_routes
 from validator.web.terminal import offline, validations
 from validator.web.terminal.auth import TerminalAuth
 
@@ -59,7 +60,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
-    admin.setup_routes(app)
+    operator_routes.setup_routes(app)
     offline.setup(app)
     if settings.dashboard:
         dashboard.setup_routes(app)

@@ -14,7 +14,7 @@ from validator.policy.dryrun import InvalidEvaluation, explain, parse_evaluation
 from validator.policy.engine import PolicyEngine
 from validator.web.appkeys import CONFIG, STORE
 from validator.web.exceptions import invalid
-from validator.web.operator_request import json_object, parse_day, viewer
+from validator.web.operator.request import json_object, parse_day, viewer
 
 EVALUATE = "/v1/policy/evaluate"
 WHAT_IF = "/v1/policy/what-if"

@@ -8,7 +8,7 @@ from validator.ledger.settlement import InvalidOperator, parse_operator, settle
 from validator.offline.finality import finality
 from validator.web.appkeys import CLOCK, CONFIG, OFFLINE_CONFIG, STORE
 from validator.web.exceptions import invalid
-from validator.web.operator_request import query_date, viewer
+from validator.web.operator.request import query_date, viewer
 
 SETTLEMENT = "/v1/settlement"
 

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from validator.web.openapi_schemas import CARD_NO, DATE, HOLDER_REF, SCHEMAS, Schema, ref
+from validator.web.operator.openapi_schemas import CARD_NO, DATE, HOLDER_REF, SCHEMAS, Schema, ref
 
 OPENAPI = "/openapi.json"
 

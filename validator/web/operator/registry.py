@@ -1,8 +1,7 @@
 """The operator API's registry side (protocol §5): holders, imports, block lists, audit.
 
 Handlers are thin: check the role, parse, call `validator.holders.changes` (which also
-writes the audit entry), serialise. `setup_routes` also registers the policy, the
-settlement and the OpenAPI routes, so the composition root has one call to make.
+writes the audit entry), serialise.
 """
 
 from __future__ import annotations
@@ -15,10 +14,9 @@ from validator import audit
 from validator.holders import changes
 from validator.holders.registry import InvalidHolder, parse_categories, parse_holder_ref
 from validator.state.store import BlockKind
-from validator.web import blocks_api, openapi, policy_api, settlement_api
 from validator.web.appkeys import KEYSET, STORE
 from validator.web.exceptions import ApiError, invalid
-from validator.web.operator_request import admin, json_object, now, today, viewer
+from validator.web.operator.request import admin, json_object, now, today, viewer
 
 HOLDER = "/v1/admin/holders/{holder_ref}"
 IMPORT = "/v1/admin/holders:import"
@@ -33,7 +31,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def setup_routes(app: web.Application) -> None:
-    """Register every operator route (and /openapi.json) on `app`."""
+    """Register the registry's, the block lists' and the audit log's routes on `app`."""
     app.router.add_get(HOLDER, get_holder)
     app.router.add_put(HOLDER, put_holder)
     app.router.add_delete(HOLDER, delete_holder)
@@ -46,10 +44,6 @@ def setup_routes(app: web.Application) -> None:
         app.router.add_put(path, put)
         app.router.add_delete(path, delete)
     app.router.add_get(AUDIT, get_audit)
-    blocks_api.setup_routes(app)
-    policy_api.setup_routes(app)
-    settlement_api.setup_routes(app)
-    openapi.setup_routes(app)
 
 
 # --- the eligibility registry -------------------------------------------------------

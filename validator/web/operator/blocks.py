@@ -19,7 +19,7 @@ from validator.holders.ref import is_holder_ref
 from validator.state.store import BlockKind
 from validator.web.appkeys import STORE
 from validator.web.exceptions import invalid
-from validator.web.operator_request import today, viewer
+from validator.web.operator.request import today, viewer
 
 BLOCKED_CARDS = "/v1/admin/blocked-cards"
 BLOCKED_HOLDERS = "/v1/admin/blocked-holders"

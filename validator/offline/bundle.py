@@ -22,6 +22,7 @@ from validator.config import Config
 from validator.offline import signing
 from validator.offline.config import OfflineConfig
 from validator.offline.content import SECTIONS, Item, Lists
+from validator.offline.eligibility import date_int
 
 __all__ = ["FORMAT_VERSION", "Fixed", "encode", "fixed_part"]
 
@@ -40,7 +41,7 @@ def fixed_part(config: Config, offline: OfflineConfig, trust_jwks: list[dict[str
     last = dt.datetime.fromtimestamp(now + offline.max_offline_age_s, tz).date()
     day = local.date()
     while day <= max(last, local.date() + dt.timedelta(days=offline.calendar_days - 1)):
-        days.append([_ymd(day), engine.calendar.is_working_day(day),
+        days.append([date_int(day), engine.calendar.is_working_day(day),
                      engine.calendar.is_holiday(day)])
         day += dt.timedelta(days=1)
     venues: dict[str, Any] = {}
@@ -126,7 +127,3 @@ def _in_order(items: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
             run = []
     runs.append(sorted(run))
     return heapq.merge(*runs)
-
-
-def _ymd(day: dt.date) -> int:
-    return day.year * 10000 + day.month * 100 + day.day

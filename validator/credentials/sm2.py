@@ -32,7 +32,7 @@ from validator.credentials.algorithm import Algorithm
 from validator.credentials.malformed import FormatError
 
 __all__ = ["ALGORITHM", "COSE_ALG", "COSE_CRV", "CURVE_OID", "N", "generate_private_key",
-           "load", "load_private_key_pem", "private_key_pem"]
+           "load", "private_key_pem"]
 
 COSE_ALG = -65700
 COSE_CRV = -65701
@@ -94,14 +94,6 @@ def private_key_pem(key: Any) -> bytes:
                                    serialization.PrivateFormat.PKCS8,
                                    serialization.NoEncryption())
     return pem
-
-
-def load_private_key_pem(pem: bytes) -> Any:
-    """An SM2 private key from unencrypted PKCS#8 PEM; ValueError if it is not one."""
-    key = serialization.load_pem_private_key(pem, password=None)
-    if not (isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SM2)):
-        raise ValueError("not an SM2 private key")
-    return key
 
 
 def _pack(key: Any) -> bytes:

@@ -31,6 +31,7 @@ from terminals_sim.loadtest import LoadOptions, run_load
 from terminals_sim.netguard import NotLoopback, require_loopback
 from terminals_sim.offline_drill import DrillOptions
 from terminals_sim.offline_scenes import final_line, run_drill
+from terminals_sim.offline_spells import SpellPlan
 from terminals_sim.population import Population
 from terminals_sim.rehearsal import rehearse
 from terminals_sim.scenarios import ALL, run_scenarios
@@ -106,6 +107,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--sm2-share", type=float, default=0.15,
                       help="share of e-card holders whose e-card is SM2 on both levels "
                            "(protocol §2.1), if the key set has an SM2 issuer")
+    demo.add_argument("--offline-spells", type=int, default=1, metavar="N",
+                      help="terminals offline at a time, now and then: they decide alone "
+                           "from their bundle and upload when back (0: never; default 1)")
+    demo.add_argument("--offline-terminals", metavar="ID,ID",
+                      help="the terminals that may go offline (default: any)")
+    demo.add_argument("--offline-minutes", default="3-12", metavar="MIN-MAX",
+                      help="how long a spell lasts (default 3-12); as long again, on "
+                           "average, between two spells of one slot")
     demo.set_defaults(run=_demo)
 
     pop = sub.add_parser("population", help="export a population's registry and blocks "
@@ -178,13 +187,28 @@ def _demo(args: argparse.Namespace) -> int:
                           rate=args.rate, population=args.population, every_s=args.every,
                           seed=args.seed, admin_token=_token(args), store_url=args.store,
                           terminal_url=args.terminal_url, fault_share=args.faults,
-                          sm2_share=args.sm2_share)
+                          sm2_share=args.sm2_share, offline=_spell_plan(args))
     try:
         result = asyncio.run(run_demo(options))
     except KeyboardInterrupt:
         print("demo stopped", file=sys.stderr)
         return 0
     return 1 if result.mismatches else 0
+
+
+def _spell_plan(args: argparse.Namespace) -> SpellPlan:
+    low, _, high = str(args.offline_minutes).partition("-")
+    try:
+        minutes = (float(low), float(high or low))
+    except ValueError:
+        raise ValueError("--offline-minutes takes MIN-MAX, e.g. 3-12") from None
+    if not 0 < minutes[0] <= minutes[1] or args.offline_spells < 0:
+        raise ValueError("--offline-minutes takes 0 < MIN <= MAX, and --offline-spells "
+                         "a number of terminals (0: none)")
+    length = (minutes[0] * 60, minutes[1] * 60)
+    terminals = tuple(t.strip() for t in (args.offline_terminals or "").split(",") if t.strip())
+    return SpellPlan(at_once=args.offline_spells, terminals=terminals, length_s=length,
+                     gap_s=length)
 
 
 def _rehearse(args: argparse.Namespace) -> int:

@@ -7,8 +7,10 @@ their outings (`crowd.py`: a spot once, a few rides), and new holders keep arriv
 batches, each registered first (operator API or CLI when possible). Credentials are a
 mix of card taps and fresh QR codes, 15 % of the e-cards SM2 on both levels (protocol
 §2.1) when the key set has an SM2 issuer; 2 % are faults (replayed screenshots, altered
-cryptograms, lost cards). Every `every_s` seconds one line sums up what happened since
-the last one. `rehearsal.py` runs the same day offline, to check the deny rate.
+cryptograms, lost cards). Now and then a terminal loses its link for minutes and decides
+alone, then uploads (`offline_spells.py`). Every `every_s` seconds one line sums up what
+happened since the last one. `rehearsal.py` runs the same day offline, to check the deny
+rate.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -29,10 +31,17 @@ import aiohttp
 from terminals_sim.cityconf import load_city_config
 from terminals_sim.crowd import Crowd
 from terminals_sim.footfall import Footfall
-from terminals_sim.keyset import load_sim_keys
+from terminals_sim.keyset import SimKeys, load_sim_keys
 from terminals_sim.load import Outcome
 from terminals_sim.loader import LoadError, Registration, register
 from terminals_sim.netguard import require_loopback
+from terminals_sim.offline_spells import (
+    OFFLINE,
+    OfflineSpells,
+    OfflineTally,
+    SpellPlan,
+    spell_candidates,
+)
 from terminals_sim.oracle import Oracle
 from terminals_sim.population import Holder, Population, has_sm2_issuer
 from terminals_sim.qrpool import QrPool
@@ -64,14 +73,17 @@ class DemoOptions:
     # e-card holders with an SM2 device key and an SM2-issued credential (§2.1), when the
     # key set has an SM2 issuer
     sm2_share: float = 0.15
+    # terminals cut off for minutes (offline_spells.py); at_once=0: never
+    offline: SpellPlan = field(default_factory=SpellPlan)
 
 
 @dataclass
 class DemoResult:
     """What the stream sent, over the whole run."""
 
-    labels: Counter[str]  # `accept/ok`, `deny/replayed`, an error kind, …
-    mismatches: int
+    labels: Counter[str]  # `accept/ok`, `deny/replayed`, an error kind, … (sent ones)
+    mismatches: int  # offline ones included
+    offline: OfflineTally | None = None  # None: no spells asked for
 
     @property
     def deny_share(self) -> float:
@@ -106,6 +118,8 @@ class _Window:
         self.totals: Counter[str] = Counter()
 
     def add(self, outcome: Outcome, latency_s: float) -> None:
+        if outcome.label.startswith(OFFLINE):  # decided by the terminal: nothing was sent
+            return
         self.labels[outcome.label] += 1
         self.totals[outcome.label] += 1
         self.latency.record(latency_s)
@@ -114,7 +128,7 @@ class _Window:
             self.total_mismatches += 1
             print(f"MISMATCH {outcome.mismatch}", flush=True)
 
-    def line(self, local: str) -> str:
+    def line(self, local: str, offline: OfflineSpells | None) -> str:
         n = sum(self.labels.values())
         accepts = sum(v for k, v in self.labels.items() if k.startswith("accept"))
         denies = ", ".join(f"{k.split('/', 1)[-1]} {v}" for k, v in self.labels.most_common()
@@ -124,6 +138,8 @@ class _Window:
                 f"{'; ' + denies if denies else ''}; p50 {self.latency.percentile(50) * 1e3:.1f}"
                 f" ms, p99 {self.latency.percentile(99) * 1e3:.1f} ms; "
                 f"mismatches {self.mismatches}")
+        if offline is not None:
+            text += offline.line()
         self.labels.clear()
         self.latency = LatencyHistogram()
         self.mismatches = 0
@@ -164,6 +180,7 @@ async def run_demo(opts: DemoOptions) -> DemoResult:
     url = require_loopback(opts.url)
     terminal_url = url if opts.terminal_url is None else require_loopback(opts.terminal_url)
     keys, city = load_sim_keys(opts.keys_dir), load_city_config(opts.config_dir)
+    spell_candidates(opts.offline, city, keys)  # a wrong terminal id: refused up front
     seed = secrets.randbits(32) if opts.seed is None else opts.seed
     sm2_share = opts.sm2_share if has_sm2_issuer(keys) else 0.0
     population = Population(keys, city, seed=seed, sm2_share=sm2_share)
@@ -199,11 +216,14 @@ async def run_demo(opts: DemoOptions) -> DemoResult:
         def pick(_: int) -> SimTerminal:
             return fleet.all[footfall.pick(city.local(time.time()), oracle.entries).id]
 
+        spells = await _spells(opts, session, url, fleet, keys, oracle, seed)
         traffic = Traffic(city, fleet.enabled, holders, oracle, mode="mixed",
                           qr_pool=QrPool(time.time()), seed=seed,
-                          fault_share=opts.fault_share, pick=pick, crowd=crowd)
+                          fault_share=opts.fault_share, pick=pick, crowd=crowd,
+                          offline=spells)
         refill = asyncio.create_task(_refill(crowd, population, traffic, oracle, enrol))
-        tasks: set[asyncio.Task[None]] = {refill}
+        background = [refill] + ([] if spells is None else [asyncio.create_task(spells.run())])
+        tasks: set[asyncio.Task[None]] = set(background)
 
         async def one(i: int) -> None:
             started = time.perf_counter()
@@ -225,14 +245,33 @@ async def run_demo(opts: DemoOptions) -> DemoResult:
                 await asyncio.sleep(rng.expovariate(opts.rate))
                 if time.monotonic() >= next_line:
                     now = time.time()
-                    print(window.line(f"{city.local(now):%H:%M:%S}"), flush=True)
+                    print(window.line(f"{city.local(now):%H:%M:%S}", spells), flush=True)
                     # the day's counters only: a demo that runs for days stays small
                     oracle.forget_before(city.local(now).date(), now)
                     next_line += opts.every_s
-            refill.cancel()
+            for task in background:
+                task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)  # the last answers
+            if spells is not None:  # the run is over: every terminal comes back, uploads
+                await spells.close()
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-    return DemoResult(window.totals, window.total_mismatches)
+    offline = None if spells is None else spells.total
+    return DemoResult(window.totals,
+                      window.total_mismatches + (offline.mismatches if offline else 0), offline)
+
+
+async def _spells(opts: DemoOptions, session: aiohttp.ClientSession, url: str, fleet: Fleet,
+                  keys: SimKeys, oracle: Oracle, seed: int) -> OfflineSpells | None:
+    """The offline spells, probed (`total.skipped` says why they cannot run); None if
+    none were asked for."""
+    if not opts.offline.at_once:
+        return None
+    spells = OfflineSpells(opts.offline, session=session, url=url, keys_dir=opts.keys_dir,
+                           keys=keys, fleet=fleet.all, oracle=oracle, city=fleet.city,
+                           rng=random.Random(seed + 3),
+                           say=lambda line: print(line, flush=True))
+    await spells.start()
+    return spells

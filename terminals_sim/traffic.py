@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -35,7 +35,7 @@ from terminals_sim.qrpool import QrPool
 from terminals_sim.terminal import Reply, TerminalClient
 from terminals_sim.terminals import SimTerminal
 
-__all__ = ["MODES", "Traffic"]
+__all__ = ["MODES", "OfflineDesk", "Traffic"]
 
 # mode -> (terminal kinds, share of QR codes among credentials)
 MODES: dict[str, tuple[tuple[str, ...], float]] = {
@@ -46,9 +46,18 @@ MODES: dict[str, tuple[tuple[str, ...], float]] = {
 }
 
 
+class OfflineDesk(Protocol):
+    """Where a terminal that has lost its link decides alone (offline_spells.py)."""
+
+    def decide(self, terminal: SimTerminal, credential: dict[str, Any], now: int,
+               holder: Holder | None) -> Outcome | None:
+        """The terminal's own decision, or None when it is online."""
+
+
 @dataclass
 class _Planned:
     body: bytes
+    credential: dict[str, Any]
     expected: list[Expected]
     holder: Holder | None  # None for a fault whose answer ignores usage
     qr: tuple[dict[str, Any], int] | None = None  # (credential, gen_time) of a QR scan
@@ -60,8 +69,8 @@ def _planned(terminal: SimTerminal, credential: dict[str, Any], now: float,
              expected: list[Expected], holder: Holder | None = None, *,
              lock: str | None = None, qr: tuple[dict[str, Any], int] | None = None) -> _Planned:
     request_id = TerminalClient.new_request_id()
-    return _Planned(terminal.body(credential, now, request_id=request_id), expected, holder,
-                    qr, lock, request_id)
+    return _Planned(terminal.body(credential, now, request_id=request_id), credential,
+                    expected, holder, qr, lock, request_id)
 
 
 class Traffic:
@@ -71,7 +80,7 @@ class Traffic:
                  holders: Sequence[Holder], oracle: Oracle, *, mode: str, qr_pool: QrPool,
                  seed: int = 0, fault_share: float = 0.0,
                  pick: Callable[[int], SimTerminal] | None = None,
-                 crowd: Crowd | None = None) -> None:
+                 crowd: Crowd | None = None, offline: OfflineDesk | None = None) -> None:
         kinds, self.qr_share = MODES[mode]
         self.city, self.oracle, self.pool = city, oracle, qr_pool
         self.terminals = [t for t in terminals if t.spec.kind in kinds]
@@ -90,6 +99,7 @@ class Traffic:
                                              maxlen=1000)
         self.pick = pick or (lambda i: self.terminals[i % len(self.terminals)])
         self.crowd = crowd  # who scans next follows their outings, not a round robin
+        self.offline = offline
 
     def _next_holder(self, queue: deque[Holder]) -> Holder | None:
         # a bounded search: when the service stalls, most holders are in flight and a
@@ -161,6 +171,10 @@ class Traffic:
         planned = self._plan(terminal, now)
         if planned is None:
             return Outcome("no_idle_holder", error=True)
+        if self.offline is not None:  # a terminal in an offline spell sends nothing
+            local = self.offline.decide(terminal, planned.credential, int(now), planned.holder)
+            if local is not None:
+                return local
         if planned.lock is not None:
             self.busy.add(planned.lock)
         try:

@@ -14,7 +14,7 @@ check what that assumed). Three facts would make that guess wrong again and agai
 a spot at capacity, a senior past the day's ride cap, a holder who entered a spot
 today — so each costs a failed commit, a snapshot and a second commit. They only ever
 become more true within a local day, so a decision that relies on them needs no guard
-(store.py): `_DayFacts` remembers them, once a snapshot showed them, until the day
+(store.py): `DayFacts` (dayfacts.py) remembers them, once a snapshot showed them, until the day
 ends, and the next scan is decided on them in one round trip. It also remembers which
 holders and cards have a registry entry or a block: their scans read first (two round
 trips instead of a failed guess and two more).
@@ -34,7 +34,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from validator.clock import Clock
 
@@ -42,9 +41,9 @@ from validator.clock import Clock
 from validator.credentials.essc_qr import QrScan as QrScan
 from validator.credentials.verified import Rejected, VerifiedCredential
 from validator.credentials.verifier import Presented, Verifier
+from validator.dayfacts import EMPTY, DayFacts, VenueFacts
 from validator.decision import render_decision
 from validator.ledger.record import LedgerCategory, LedgerRecord
-from validator.lru import Lru
 from validator.offline.upload import OfflineContext
 from validator.policy.engine import PolicyEngine
 from validator.policy.types import PolicyDecision, PolicyInput, Usage
@@ -66,7 +65,6 @@ from validator.values import value
 
 CLOCK_SKEW_S = 300  # protocol §4
 MAX_ATTEMPTS = 8  # guard conflicts in a row before giving up with 503
-DAY_FACTS_SIZE = 65_536  # holders remembered per kind of day fact (capped, entered)
 
 
 @value
@@ -134,8 +132,8 @@ class Decider:
         self._policy_version = engine.version
         self._ride_cap = engine.daily_concession_cap
         self._companion_window_s = engine.companion_window_s
-        self._venues: dict[str, _VenueFacts] = {}
-        self._day_facts = _DayFacts(self._ride_cap)
+        self._venues: dict[str, VenueFacts] = {}
+        self._day_facts = DayFacts(self._ride_cap)
 
     async def validate(self, req: ValidationRequest) -> Outcome:
         offline = req.offline
@@ -162,7 +160,7 @@ class Decider:
         elif offline is not None:
             # A record the terminal denied is settled from what the store holds (see
             # `_settled_offline`): no guess on the empty snapshot, whose guards a deny drops.
-            known = _EMPTY if offline.terminal_decision == "accept" else None
+            known = EMPTY if offline.terminal_decision == "accept" else None
         else:
             known = self._day_facts.known(today, verified.holder_ref, verified.card_no, venue)
         if known is not None:
@@ -359,103 +357,18 @@ class Decider:
                 uploaded_at=engine.local_from_unix(self._clock.now()).isoformat())),
         )
 
-    def _venue_facts(self, venue: str) -> _VenueFacts:
+    def _venue_facts(self, venue: str) -> VenueFacts:
         """The venue's configuration as the pipeline needs it; `UnknownVenue` if none."""
         facts = self._venues.get(venue)
         if facts is None:
             info = self._engine.venue_info(venue)
             spot = _spot_of(venue)
-            facts = self._venues[venue] = _VenueFacts(
+            facts = self._venues[venue] = VenueFacts(
                 spot_id=spot,
                 spot_capacity=self._engine.spot_capacity(spot) if spot is not None else None,
                 standard_fen=info.standard_fen,
             )
         return facts
-
-
-@dataclass(frozen=True, slots=True)
-class _VenueFacts:
-    spot_id: str | None  # `S01` for `spot:S01`; None for a bus route
-    spot_capacity: int | None
-    standard_fen: int
-
-
-_EMPTY = Snapshot()
-
-
-class _DayFacts:
-    """What only becomes more true within a local day, as far as this process has seen:
-    spots at capacity, holders past the ride cap, holders who entered a spot. And which
-    holders and cards have a registry entry or a block: not a one-way fact, but one
-    that only decides the order of the round trips — such a scan would fail the
-    speculative commit's status guard, so it reads first (two round trips, not three);
-    a stale entry costs one round trip, never a wrong answer.
-
-    `known` answers the snapshot a speculative decision starts from: empty, but for
-    these facts (None: read first). Entries count every fare class and only grow, the
-    day's concession rides only grow, an entry is not taken back: a decision made on
-    them stays right whatever other processes commit meanwhile, so their commit needs no
-    guard. Learnt from snapshots only (the slow path's), forgotten when the day changes.
-    Holders are their `holder_ref` pseudonyms; the maps are bounded LRUs.
-    """
-
-    __slots__ = ("_capped", "_day", "_entered", "_full", "_ride_cap", "_status")
-
-    def __init__(self, ride_cap: int) -> None:
-        self._ride_cap = ride_cap
-        self._day: dt.date | None = None
-        self._full: dict[str, int] = {}  # spot id → its capacity
-        self._capped: Lru[str, bool] = Lru(DAY_FACTS_SIZE)
-        self._entered: Lru[str, bool] = Lru(DAY_FACTS_SIZE)
-        self._status: Lru[str, bool] = Lru(DAY_FACTS_SIZE)  # "h|<ref>", "c|<card no>"
-
-    def known(self, day: dt.date, holder_ref: str | None, card_no: str | None,
-              venue: _VenueFacts) -> Snapshot | None:
-        """The snapshot to decide on speculatively; None if the holder or card is known
-        to have a registry entry or a block (read first)."""
-        if day != self._day:
-            self._forget(day)
-            return _EMPTY
-        status = self._status
-        if (holder_ref is not None and status.get("h|" + holder_ref) is not None) or \
-                (card_no is not None and status.get("c|" + card_no) is not None):
-            return None
-        spot = venue.spot_id
-        if spot is not None:
-            capacity = self._full.get(spot, 0)
-            entered = holder_ref is not None and \
-                self._entered.get(f"{spot}|{holder_ref}") is not None
-            if capacity or entered:
-                return Snapshot(spot_entries_today=capacity, entered_today=entered)
-            return _EMPTY
-        if holder_ref is not None and self._capped.get(holder_ref) is not None:
-            return Snapshot(concession_rides_today=self._ride_cap)
-        return _EMPTY
-
-    def learn(self, day: dt.date, holder_ref: str | None, card_no: str | None,
-              venue: _VenueFacts, snap: Snapshot) -> None:
-        if day != self._day:
-            self._forget(day)
-        spot, capacity = venue.spot_id, venue.spot_capacity
-        if spot is not None and capacity is not None and snap.spot_entries_today >= capacity:
-            self._full[spot] = capacity
-        if card_no is not None and snap.card_block is not None:
-            self._status.put("c|" + card_no, True)
-        if holder_ref is None:
-            return
-        if snap.categories or snap.holder_block is not None:
-            self._status.put("h|" + holder_ref, True)
-        if spot is not None and snap.entered_today:
-            self._entered.put(f"{spot}|{holder_ref}", True)
-        if snap.concession_rides_today >= self._ride_cap:
-            self._capped.put(holder_ref, True)
-
-    def _forget(self, day: dt.date) -> None:
-        self._day = day
-        self._full.clear()
-        self._capped = Lru(DAY_FACTS_SIZE)
-        self._entered = Lru(DAY_FACTS_SIZE)
-        self._status = Lru(DAY_FACTS_SIZE)
 
 
 def _ignore(op: str, seconds: float) -> None:

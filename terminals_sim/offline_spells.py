@@ -20,15 +20,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from terminals_sim.cityconf import CityConfig, TerminalSpec
+from terminals_sim.cityconf import CityConfig
 from terminals_sim.keyset import SimKeys
 from terminals_sim.load import Outcome
 from terminals_sim.offline_bundle import (
@@ -37,15 +36,14 @@ from terminals_sim.offline_bundle import (
     load_bundle_keys,
     open_bundle,
 )
-from terminals_sim.offline_terminal import LocalDecision, OfflineTerminal
-from terminals_sim.offline_upload import Uploader, UploadFailed, batches, judge
+from terminals_sim.offline_terminal import OfflineTerminal
+from terminals_sim.offline_upload import Homecoming, Kept, OfflineTally, Reader, Uploader
 from terminals_sim.oracle import Oracle
 from terminals_sim.population import Holder
 from terminals_sim.signing import sign_headers
 from terminals_sim.terminals import SimTerminal
 
-__all__ = ["OFFLINE", "OfflineSpells", "OfflineTally", "Reader", "SpellPlan",
-           "spell_candidates"]
+__all__ = ["OFFLINE", "OfflineSpells", "OfflineTally", "SpellPlan", "spell_candidates"]
 
 OFFLINE = "offline/"  # the label prefix of a scan decided by a terminal in a spell
 BUNDLE_PATH = "/v1/terminal/bundle"
@@ -59,41 +57,6 @@ class SpellPlan:
     length_s: tuple[float, float] = (180.0, 720.0)
     gap_s: tuple[float, float] = (180.0, 720.0)
     refresh_s: float = 60.0  # a delta this often while online
-
-
-@dataclass
-class OfflineTally:
-    """What offline spells did; `skipped` says why there were none."""
-
-    spells: int = 0
-    decided: int = 0  # scans decided by terminals in a spell
-    accepted: int = 0  # ... accepted by them
-    uploaded: int = 0  # records applied by the service, once each
-    resent: int = 0  # records sent again and answered `duplicate`, as they must be
-    differs: int = 0  # results the service flags `differs`
-    settled: int = 0  # uploaded records the service accepted
-    settled_fen: int = 0
-    mismatches: int = 0
-    skipped: str | None = None
-
-
-@dataclass(frozen=True)
-class _Kept:
-    holder: Holder | None
-    spec: TerminalSpec
-    at: int
-    local: LocalDecision
-
-
-@dataclass
-class Reader:
-    """A terminal that goes offline now and then: its offline self and what it decided."""
-
-    sim: SimTerminal
-    terminal: OfflineTerminal
-    uploader: Uploader
-    kept: dict[str, _Kept] = field(default_factory=dict)  # by record_id, until answered
-    tried: set[str] = field(default_factory=set)  # sent, no answer handled: maybe applied
 
 
 def spell_candidates(plan: SpellPlan, city: CityConfig, keys: SimKeys) -> list[str]:
@@ -123,6 +86,7 @@ class OfflineSpells:
         self._offline: dict[str, Reader] = {}
         self._held: set[str] = set()  # picked by a slot: online before, or offline now
         self._bundle_keys: dict[bytes, Any] = {}
+        self.back = Homecoming(self.total, say, self._learn)
 
     # --- set-up ----------------------------------------------------------------------
 
@@ -181,7 +145,7 @@ class OfflineSpells:
         offline = reader.terminal
         local = (offline.scan_qr(credential["qr"], now) if credential["type"] == "essc_qr"
                  else offline.tap(credential, now))
-        reader.kept[offline.records[-1]["record_id"]] = _Kept(holder, terminal.spec, now, local)
+        reader.kept[offline.records[-1]["record_id"]] = Kept(holder, terminal.spec, now, local)
         self.total.decided += 1
         self.total.accepted += local.decision == "accept"
         return Outcome(f"{OFFLINE}{local.decision}/{local.reason}")
@@ -269,89 +233,12 @@ class OfflineSpells:
     # --- coming back ------------------------------------------------------------------
 
     async def upload(self, reader: Reader) -> None:
-        """Every record the reader holds, in batches; the first batch sent twice."""
-        records = list(reader.terminal.records)
-        if not records:
-            return
-        was = replace(self.total)
-        reasons: Counter[str] = Counter()
-        for n, chunk in enumerate(batches(records)):
-            body = reader.terminal.batch_body(chunk)
-            sent = {r["record_id"] for r in chunk}
-            maybe_in = reader.tried & sent  # sent before without an answer handled
-            reader.tried |= sent
-            try:
-                results, again = await reader.uploader.send(body)
-                txns = self._check(reader, chunk, results, again, maybe_in, reasons)
-            except UploadFailed as exc:
-                if not exc.refused:
-                    self.say(f"demo: {reader.sim.id} keeps its records for later: {exc}")
-                    return
-                self._mismatch(f"{reader.sim.id}: a batch was refused: {exc}")
-            # answered (not a 503): the reader deletes these records (§8.4)
-            reader.tried -= sent
-            reader.terminal.records[:] = [r for r in reader.terminal.records
-                                          if r["record_id"] not in sent]
-            if n == 0 and txns:  # the link drops as the answer arrives: the batch again
-                try:
-                    self._check_again(reader, chunk, (await reader.uploader.send(body))[0],
-                                      txns)
-                except UploadFailed as exc:
-                    self.say(f"demo: {reader.sim.id} could not send a batch again: {exc}")
-        now = self.total
-        why = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common())
-        self.say(f"demo: {reader.sim.id} back online: uploaded {now.uploaded - was.uploaded} "
-                 f"records, {now.settled - was.settled} settled; "
-                 f"{now.differs - was.differs} differ from the terminal"
-                 f"{f' ({why})' if why else ''}; mismatches {now.mismatches - was.mismatches}")
+        """Every record the reader holds, in batches, each result checked."""
+        await self.back.upload(reader)
 
-    def _check(self, reader: Reader, chunk: list[dict[str, Any]],
-               results: list[dict[str, Any]], again: bool, maybe_in: set[str],
-               reasons: Counter[str]) -> dict[str, str]:
-        """Each result against the reader's decision; the txn_ids by record_id. A record
-        may come back `duplicate` only if it may have been committed before: its batch
-        went again after a 503 or a dropped link."""
-        tid, txns = reader.sim.id, {}
-        if len(results) != len(chunk):
-            self._mismatch(f"{tid}: {len(results)} results for {len(chunk)} records")
-        for record, result in zip(chunk, results, strict=False):
-            kept = reader.kept.pop(record["record_id"])
-            status = result.get("status")
-            retried = again or record["record_id"] in maybe_in
-            if status != "applied" and not (status == "duplicate" and retried):
-                self._mismatch(f"{tid} {record['record_id']}: {status} {result.get('error')} "
-                               f"{result.get('detail') or ''}".rstrip())
-                continue
-            txns[record["record_id"]] = str(result.get("txn_id"))
-            self.total.uploaded += 1
-            problem = judge(kept.local, result)
-            if problem:
-                self._mismatch(f"{tid} {record['record_id']}: {problem}")
-            if result.get("differs"):
-                self.total.differs += 1
-                reasons[str(result.get("reason"))] += 1
-            self._learn(kept, result)
-        return txns
-
-    def _check_again(self, reader: Reader, chunk: list[dict[str, Any]],
-                     results: list[dict[str, Any]], txns: dict[str, str]) -> None:
-        if len(results) != len(chunk):
-            self._mismatch(f"{reader.sim.id}: {len(results)} results for {len(chunk)} "
-                           "records sent again")
-        for record, result in zip(chunk, results, strict=False):
-            got = (result.get("status"), result.get("txn_id"))
-            want = ("duplicate", txns.get(record["record_id"]))
-            if got != want:
-                self._mismatch(f"{reader.sim.id} {record['record_id']} sent again: {got}, "
-                               f"expected {want}")
-            self.total.resent += 1
-
-    def _learn(self, kept: _Kept, result: dict[str, Any]) -> None:
-        """The service's decision, settled now: the oracle's usage, and the tally."""
+    def _learn(self, kept: Kept, result: dict[str, Any]) -> None:
+        """The service's decision, settled now: the oracle's usage as of the scan."""
         fare = result.get("fare") or {}
-        if result.get("decision") == "accept":
-            self.total.settled += 1
-            self.total.settled_fen += int(fare.get("amount_fen", 0))
         if kept.holder is None:
             return
         local = self.city.local(kept.at)
@@ -363,6 +250,5 @@ class OfflineSpells:
                             body={**result, "rule": rule})
 
     def _mismatch(self, text: str) -> None:
-        self.total.mismatches += 1
-        self.say(f"MISMATCH offline {text}")
+        self.back.mismatch(text)
 

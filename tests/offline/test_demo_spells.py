@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from terminals_sim.card import new_un
 from terminals_sim.cityconf import load_city_config
+from terminals_sim.cli import main
 from terminals_sim.demo import DemoOptions, run_demo
 from terminals_sim.keyset import load_sim_keys
 from terminals_sim.offline_spells import OfflineSpells, SpellPlan
@@ -150,3 +151,19 @@ def test_a_result_is_judged_against_the_readers_decision(
     problem = judge(LocalDecision(*local), {"decision": decision, "reason": reason,
                                             "differs": differs})
     assert (problem is not None) == wrong, problem
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--offline-minutes", "soon"], "--offline-minutes takes MIN-MAX, e.g. 3-12"),
+    (["--offline-minutes", "5-2"], "--offline-minutes takes 0 < MIN <= MAX"),
+    (["--offline-spells", "-1"], "--offline-spells a number of terminals"),
+    (["--offline-terminals", "T-BUS-K1-001,T-NOPE"], "T-NOPE is not an enabled terminal"),
+])
+def test_bad_spell_options_are_refused_on_one_line(
+        args: list[str], message: str, keys_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["demo", "--url", "http://127.0.0.1:9", "--keys", str(keys_dir),
+                 "--config", str(CONFIG_DIR), *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err

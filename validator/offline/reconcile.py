@@ -86,19 +86,19 @@ class Reconciler:
         late = self._timing(record.scanned_at.timestamp())
         if late is not None:
             return _rejected(record.record_id, late)
+        offline = OfflineContext(record.terminal_decision, record.terminal_reason,
+                                 self._keep_s)
         outcome = await self._decider.validate(ValidationRequest(
             terminal_id=terminal_id, operator=operator, venue=venue,
             request_id=record.record_id, scanned_at=record.scanned_at,
             scanned_at_text=record.scanned_at_text, credential=record.credential,
-            companion=record.companion, body_sha256=record.body_sha256,
-            offline=OfflineContext(record.terminal_decision, record.terminal_reason,
-                                   self._keep_s)))
+            companion=record.companion, body_sha256=record.body_sha256, offline=offline))
         if outcome.conflict:
             return _rejected(record.record_id, RecordError(
                 "record_id_conflict", "this record_id was uploaded with other content"))
         if outcome.record is not None and self._observe is not None:
             self._observe(outcome.record)
-        return _settled(record, outcome)
+        return _settled(record.record_id, offline, outcome)
 
     def _timing(self, decided_at: float) -> RecordError | None:
         now = self._clock.now()
@@ -115,16 +115,15 @@ def _rejected(record_id: str | None, error: RecordError) -> dict[str, Any]:
             "detail": error.detail}
 
 
-def _settled(record: UploadedRecord, outcome: Outcome) -> dict[str, Any]:
+def _settled(record_id: str, offline: OfflineContext, outcome: Outcome) -> dict[str, Any]:
     """The service's decision (as a live scan's answer has it) and how it compares."""
     decision = orjson.loads(outcome.response)
     reason = decision["reason"]
     return {
-        "record_id": record.record_id,
+        "record_id": record_id,
         "status": "applied" if outcome.record is not None else "duplicate",
         "txn_id": decision["txn_id"], "decision": decision["decision"], "reason": reason,
         "fare": decision.get("fare"),
-        "differs": (decision["decision"], reason) != (record.terminal_decision,
-                                                      record.terminal_reason),
+        "differs": offline.differs(decision["decision"], reason),
         "fraud": FRAUD_KINDS.get(Reason(reason)),
     }

@@ -39,10 +39,13 @@ class OfflineContext:
         terminal turned the passenger away, so there was no ride or entry to pay for."""
         return accepted and self.terminal_decision == "deny"
 
+    def differs(self, decision: str, reason: str) -> bool:
+        """Whether the service's decision and reason are not the terminal's."""
+        return (decision, reason) != (self.terminal_decision, self.terminal_reason)
+
     def ledger_fields(self, accepted: bool, reason: Reason, uploaded_at: str) -> dict[str, Any]:
         """The ledger record's offline fields: the terminal's decision beside ours."""
-        ours = ("accept" if accepted else "deny", reason.value)
-        theirs = (self.terminal_decision, self.terminal_reason)
-        return {"mode": "offline", "terminal_decision": theirs[0],
-                "terminal_reason": theirs[1], "differs": ours != theirs,
+        return {"mode": "offline", "terminal_decision": self.terminal_decision,
+                "terminal_reason": self.terminal_reason,
+                "differs": self.differs("accept" if accepted else "deny", reason.value),
                 "uploaded_at": uploaded_at}

@@ -34,7 +34,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         # The process's CPU, memory and file descriptors, and its garbage collections per
         # generation: a full collection used to stall validations for 25-63 ms
-        # (validator/serve.py, `_tune_gc`), and a leak shows in the resident memory.
+        # (validator/heap.py), and a leak shows in the resident memory.
         ProcessCollector(registry=self.registry)
         GCCollector(registry=self.registry)
         self.decisions = Counter(

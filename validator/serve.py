@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import gc
 import logging
 import multiprocessing
 import os
@@ -53,9 +52,7 @@ __all__ = ["EventLoop", "serve"]
 log = logging.getLogger("validator")
 
 EventLoop = Literal["auto", "asyncio", "uvloop"]
-SHUTDOWN_TIMEOUT_S = 10.0  # terminals give up after 400 ms; a dashboard stream reconnects
-STOP_GRACE_S = SHUTDOWN_TIMEOUT_S + 5.0  # then a worker that has not exited is killed
-YOUNG_GC_THRESHOLD = 10_000  # CPython's default is 700: see _tune_gc
+STOP_GRACE_S = 5.0  # after a worker's shutdown timeout, one that has not exited is killed
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
@@ -152,54 +149,15 @@ def run_worker(
     from aiohttp import web
 
     from validator.web.app import create_app
-    from validator.web.appkeys import METRICS
 
-    app = create_app(settings)
-    if settings.terminal_port is not None:
-        from validator.web.terminal.front import attach
-
-        attach(app, settings.host, settings.terminal_port, reuse_port=reuse_port,
-               grace_s=SHUTDOWN_TIMEOUT_S)
-    app.on_startup.append(_tune_gc)  # last: after the store, keys and caches are up
-    if metrics_dir is not None:
-        from prometheus_client import CollectorRegistry
-        from prometheus_client.multiprocess import MultiProcessCollector
-
-        # ops.metrics exposes `Metrics.registry`: make it the sum over every worker.
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
-        app[METRICS].registry = registry
+    app = create_app(settings, reuse_port=reuse_port, metrics_dir=metrics_dir,
+                     freeze_heap=True)
     web.run_app(
         app, host=settings.host, port=settings.port, reuse_port=reuse_port or None,
-        loop=_new_loop(loop), shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        loop=_new_loop(loop), shutdown_timeout=settings.shutdown_timeout_s,
         access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
         print=lambda msg: log.info("%s (pid %d)", " ".join(msg.split()), os.getpid()),
     )
-
-
-async def _tune_gc(_app: object) -> None:
-    """Keep the cyclic garbage collector off the latency path (measured: docs/benchmarks.md).
-
-    `gc.freeze()` hides what start-up built — modules, configuration, keys, the app: ~75,000
-    tracked objects that live as long as the process — from every later collection; each
-    full one walked them all, ~30 ms on the project's VM, a few times a minute under load
-    (the benchmark's p99.9). Frozen objects are still freed by reference counting; only a
-    reference cycle among them would never be, and nothing built at start-up is replaced
-    while the process runs (keys are rotated by rolling the processes).
-
-    A young collection once allocations outnumber deallocations by YOUNG_GC_THRESHOLD, not
-    CPython's 700: under load the young generation is mostly requests in flight
-    (3,000-4,000 objects at 2,500 taps/s), which every collection walked and promoted, to
-    walk them again a generation up: 0.5 s of collections in a one-minute run, 27 ms with
-    10,000. Validations make little cyclic garbage, so collections become rare and the
-    garbage they find stays small.
-    """
-    gc.collect()
-    gc.freeze()
-    _, *older = gc.get_threshold()
-    gc.set_threshold(YOUNG_GC_THRESHOLD, *older)
-    log.info("gc: start-up heap frozen (%d objects), young threshold %d",
-             gc.get_freeze_count(), YOUNG_GC_THRESHOLD)
 
 
 def _new_loop(kind: EventLoop) -> asyncio.AbstractEventLoop:
@@ -248,12 +206,12 @@ def _supervise(settings: Settings, workers: int, loop: EventLoop, metrics_dir: P
                       dead.name, dead.pid, dead.exitcode)
         return 1 if died else 0
     finally:
-        _stop_all(procs, metrics_dir)
+        _stop_all(procs, metrics_dir, settings.shutdown_timeout_s + STOP_GRACE_S)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def _stop_all(procs: list[BaseProcess], metrics_dir: Path) -> None:
+def _stop_all(procs: list[BaseProcess], metrics_dir: Path, grace_s: float) -> None:
     """SIGTERM every worker, wait for a graceful exit, kill what is left."""
     from prometheus_client import multiprocess
 
@@ -261,7 +219,7 @@ def _stop_all(procs: list[BaseProcess], metrics_dir: Path) -> None:
         if proc.is_alive() and proc.pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
+    deadline = time.monotonic() + grace_s
     for proc in procs:
         proc.join(max(deadline - time.monotonic(), 0.1))
         if proc.is_alive():

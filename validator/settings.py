@@ -24,6 +24,9 @@ class Settings(BaseModel):
     terminal_key_cache_size: int = Field(default=8192, ge=0)
     ledger_retention_days: int = Field(default=400, ge=1)
     retry_after_s: int = Field(default=1, ge=1)  # Retry-After on 503 store_unavailable
+    # Requests in flight get this long to finish on SIGTERM; terminals give up after
+    # 400 ms, a dashboard stream reconnects.
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
     access_log: bool = False  # one line per request is too much at thousands per second
     # The operator dashboard and its live feed (one process per store reads the ledger);
     # off for validators that terminals reach, which still report their HTTP errors.

@@ -25,7 +25,7 @@ from validator.keygen import init_keyset
 from validator.settings import Settings
 from validator.web.app import create_app
 from validator.web.appkeys import TERMINAL_FRONT
-from validator.web.terminal.front import attach
+from validator.web.terminal.front import DEFAULT_CONNECTION_LIMITS, ConnectionLimits
 
 
 @pytest.fixture
@@ -74,24 +74,37 @@ def front() -> str:
     return "aiohttp"
 
 
+@pytest.fixture
+def connection_limits() -> ConnectionLimits:
+    """The lean front's per-connection bounds; a test may parametrize its own."""
+    return DEFAULT_CONNECTION_LIMITS
+
+
 @pytest.fixture(params=["memory", "redis"])
 async def service(
-    request: pytest.FixtureRequest, keys_dir: Path, config_dir: Path, front: str
+    request: pytest.FixtureRequest, keys_dir: Path, config_dir: Path, front: str,
+    connection_limits: ConnectionLimits,
 ) -> AsyncIterator[Service]:
     store_url = "memory" if request.param == "memory" else request.getfixturevalue("redis_url")
     async with serving(Settings(config_dir=config_dir, keys_dir=keys_dir,
-                                store_url=store_url), front) as service:
+                                store_url=store_url), front,
+                       connection=connection_limits) as service:
         yield service
 
 
 @contextlib.asynccontextmanager
-async def serving(settings: Settings, front: str = "aiohttp") -> AsyncIterator[Service]:
-    """The app of `settings` served on loopback, its clock fixed at WED_10."""
+async def serving(
+    settings: Settings, front: str = "aiohttp", *,
+    connection: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+) -> AsyncIterator[Service]:
+    """The app of `settings` served on loopback, its clock fixed at WED_10; with the
+    lean front, that on a free port too (`connection`: its per-connection bounds)."""
     clock = FixedClock(WED_10)
     keys_dir = settings.keys_dir
-    app = create_app(settings, clock=clock)
     if front == "lean":
-        attach(app, "127.0.0.1", 0, reuse_port=False, grace_s=5.0)
+        settings = settings.model_copy(update={"host": "127.0.0.1", "terminal_port": 0,
+                                               "shutdown_timeout_s": 5.0})
+    app = create_app(settings, clock=clock, connection=connection)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     session = aiohttp.ClientSession()

@@ -31,7 +31,7 @@ from validator.ledger.record import LedgerRecord
 from validator.state.redis import RedisStore
 from validator.web.appkeys import TERMINAL_FRONT
 from validator.web.terminal import front as front_module
-from validator.web.terminal.front import MAX_HEAD_BYTES, TerminalFront
+from validator.web.terminal.front import MAX_HEAD_BYTES, ConnectionLimits, TerminalFront
 
 GATE = "T-GATE-S03-01"
 BUS = "T-BUS-K1-001"
@@ -193,12 +193,12 @@ async def test_pipelined_error_in_the_middle_keeps_the_order(service: Service) -
 
 @lean
 @memory
+@pytest.mark.parametrize("connection_limits", [ConnectionLimits(max_queued=4)])
 async def test_a_long_pipeline_pauses_reading_and_is_answered_in_order(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """More pipelined requests than MAX_QUEUED: reading pauses while they wait, resumes
+    """More pipelined requests than `max_queued`: reading pauses while they wait, resumes
     as they drain, and every one is answered, in order."""
-    monkeypatch.setattr(front_module, "MAX_QUEUED", 4)
     pauses: list[tuple[str, bool]] = []
     pause = front_module._Connection._pause
 
@@ -474,20 +474,15 @@ async def test_head_is_405_with_allow_and_no_body(service: Service) -> None:
 QUICK_S = 0.3  # the keep-alive and read timeouts of the tests below
 
 
-@pytest.fixture
-def quick_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Short timeouts and a fast sweep; requested before `service`, so the front starts
-    with them (its first sweep is armed in `start`)."""
-    monkeypatch.setattr(front_module, "KEEP_ALIVE_S", QUICK_S)
-    monkeypatch.setattr(front_module, "READ_TIMEOUT_S", QUICK_S)
-    monkeypatch.setattr(front_module, "SWEEP_S", 0.05)
+# Short timeouts and a fast sweep, for the front the test's `service` starts.
+quick_timeouts = pytest.mark.parametrize("connection_limits", [ConnectionLimits(
+    keep_alive_s=QUICK_S, read_timeout_s=QUICK_S, sweep_s=0.05)])
 
 
 @lean
 @memory
-async def test_idle_keep_alive_connection_is_closed(
-    quick_timeouts: None, service: Service
-) -> None:
+@quick_timeouts
+async def test_idle_keep_alive_connection_is_closed(service: Service) -> None:
     async with _connect(service.terminal_url) as (reader, writer):
         writer.write(_post(service, _body(service)))
         assert (await _read(reader)).status == 200
@@ -503,9 +498,8 @@ async def test_idle_keep_alive_connection_is_closed(
     b"POST /v1/validations HTTP/1.1\r\nHost: 127.0.0.1\r\n",  # half a head
     b"POST /v1/validations HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n{\"request_id\"",
 ])
-async def test_request_not_whole_in_time_is_closed(
-    quick_timeouts: None, service: Service, partial: bytes
-) -> None:
+@quick_timeouts
+async def test_request_not_whole_in_time_is_closed(service: Service, partial: bytes) -> None:
     async with _connect(service.terminal_url) as (reader, writer):
         writer.write(partial)
         started = time.monotonic()

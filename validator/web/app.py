@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from validator.clock import Clock, SystemClock
 from validator.config import load_config
 from validator.credentials.kinds import CacheSizes, build_verifiers
 from validator.decide import Decider
+from validator.heap import freeze_start_up_heap
 from validator.keyset import load_keyset
 from validator.metrics import Metrics
 from validator.settings import Settings
@@ -34,15 +38,29 @@ from validator.web.errors import error_middleware
 from validator.web.http_limits import DEFAULT_LIMITS, HttpLimits
 from validator.web.livefeed import ErrorReporter
 from validator.web.operator import routes as operator_routes
-from validator.web.terminal import offline, validations
+from validator.web.terminal import front, offline, validations
 from validator.web.terminal.auth import TerminalAuth
+from validator.web.terminal.front import DEFAULT_CONNECTION_LIMITS, ConnectionLimits
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
-               limits: HttpLimits = DEFAULT_LIMITS) -> web.Application:
+               limits: HttpLimits = DEFAULT_LIMITS,
+               connection: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+               reuse_port: bool = False, metrics_dir: Path | None = None,
+               freeze_heap: bool = False) -> web.Application:
     """Load configuration and keys (errors surface here, before serving) and build the app,
-    served on aiohttp's port with `validator.web.main_port`'s connection handling."""
+    served on aiohttp's port with `validator.web.main_port`'s connection handling.
+
+    `limits` bound a request head on both ports; with `settings.terminal_port`, the lean
+    terminal front listens there too (`connection`: its per-connection bounds;
+    `reuse_port` when several workers share the port). `metrics_dir`: prometheus_client's
+    multiprocess directory, whose sum `/metrics` then answers. `freeze_heap`: once
+    started, what start-up built is frozen out of the garbage collector's walks
+    (validator/heap.py; a serving process, not a test).
+    """
     metrics = Metrics()
+    if metrics_dir is not None:
+        metrics.registry = _summed_registry(metrics_dir)
     app = web.Application(middlewares=[main_port.head_check(limits, metrics),
                                        error_middleware(metrics, settings.retry_after_s)],
                           handler_args=main_port.handler_args(limits, metrics))
@@ -64,7 +82,24 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     offline.setup(app)
     if settings.dashboard:
         dashboard.setup_routes(app)
+    if settings.terminal_port is not None:
+        # Last: its context closes first, finishing its requests before the store closes.
+        front.attach(app, settings.host, settings.terminal_port, reuse_port=reuse_port,
+                     grace_s=settings.shutdown_timeout_s, limits=limits, connection=connection)
+    if freeze_heap:
+        app.on_startup.append(_freeze_heap)  # last: after the store, keys and caches are up
     return app
+
+
+def _summed_registry(metrics_dir: Path) -> CollectorRegistry:
+    """A registry whose collection is the sum over every worker's files in `metrics_dir`."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
+    return registry
+
+
+async def _freeze_heap(_app: web.Application) -> None:
+    freeze_start_up_heap()
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -10,7 +10,7 @@ same bytes (docs/protocol.md, §4, "A second port for terminals").
 What it does, as HTTP/1.1 asks of a server:
 
 - Requests on one connection are answered strictly in order: a pipelined request waits
-  for the one before it. At most MAX_QUEUED wait; beyond that the front stops reading
+  for the one before it. At most `max_queued` wait; beyond that the front stops reading
   until they drain, and likewise while the peer does not read its answers.
 - The head is held to `HttpLimits` (validator/web/http_limits.py, as on aiohttp's port):
   its size, each line's and the number of header lines (431); the body is capped at
@@ -24,7 +24,7 @@ What it does, as HTTP/1.1 asks of a server:
 - `Expect: 100-continue` is answered when the request is next in line and not too big.
 - HTTP/1.0 and `Connection: close` are honoured; `Date` and `Content-Length` are on
   every answer; anything but `POST /v1/validations` is 404, or 405 with `Allow: POST`.
-- A connection idle for KEEP_ALIVE_S, or a request not whole READ_TIMEOUT_S after its
+- A connection idle for `keep_alive_s`, or a request not whole `read_timeout_s` after its
   first byte (a slow or stalled client), is closed; one sweep a second checks them all.
 - `close()` stops accepting, lets the requests already received finish and closes
   every connection as it goes idle, aborting what remains after the timeout.
@@ -44,6 +44,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import cast
 from urllib.parse import unquote
 
@@ -58,17 +59,27 @@ from validator.web.http_limits import DEFAULT_LIMITS, HttpLimits, host_problem
 from validator.web.malformed_log import MalformedTrafficLog
 from validator.web.terminal.validations import MAX_BODY_BYTES, VALIDATIONS_PATH
 
-__all__ = ["KEEP_ALIVE_S", "MAX_HEAD_BYTES", "MAX_QUEUED", "READ_TIMEOUT_S", "TerminalFront",
+__all__ = ["DEFAULT_CONNECTION_LIMITS", "MAX_HEAD_BYTES", "ConnectionLimits", "TerminalFront",
            "attach"]
 
 log = logging.getLogger("validator.front")
 access_log = logging.getLogger("validator.front.access")
 
 MAX_HEAD_BYTES = DEFAULT_LIMITS.max_head_bytes  # a terminal's head is ~300 bytes
-MAX_QUEUED = 16  # pipelined requests waiting on one connection before reading pauses
-KEEP_ALIVE_S = 75.0  # as aiohttp's keepalive_timeout
-READ_TIMEOUT_S = 10.0  # first byte to last of one request; a terminal gives up after 0.4 s
-SWEEP_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """What one connection may hold and how long it may take (`TerminalFront(connection=)`)."""
+
+    max_queued: int = 16  # pipelined requests waiting on one connection before reading pauses
+    keep_alive_s: float = 75.0  # as aiohttp's keepalive_timeout
+    read_timeout_s: float = 10.0  # first byte to last of one request; a terminal gives
+    # up after 0.4 s
+    sweep_s: float = 1.0  # how often idle and slow connections are looked for
+
+
+DEFAULT_CONNECTION_LIMITS = ConnectionLimits()
 
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode("ascii")
                  for s in http.HTTPStatus}
@@ -130,15 +141,16 @@ class _Request:
         self.answer: Answer | None = None
 
 
-def attach(app: web.Application, host: str, port: int, *, reuse_port: bool,
-           grace_s: float) -> None:
+def attach(app: web.Application, host: str, port: int, *, reuse_port: bool, grace_s: float,
+           limits: HttpLimits = DEFAULT_LIMITS,
+           connection: ConnectionLimits = DEFAULT_CONNECTION_LIMITS) -> None:
     """Serve the terminal front on host:port for as long as `app` runs. It starts after
     the store (the app's own context) and, on shutdown, finishes its requests and closes
     before the store does."""
 
     async def front_ctx(app: web.Application) -> AsyncIterator[None]:
         front = TerminalFront(app[TERMINAL_API], access_log=app[SETTINGS].access_log,
-                              metrics=app[METRICS])
+                              metrics=app[METRICS], limits=limits, connection=connection)
         await front.start(host, port, reuse_port=reuse_port)
         log.info("terminal front on http://%s:%d (pid %d)", host, front.port, os.getpid())
         app[TERMINAL_FRONT] = front
@@ -152,9 +164,11 @@ class TerminalFront:
     """The listener: connections, the idle/slow sweep and a graceful close."""
 
     def __init__(self, api: TerminalEndpoint, *, metrics: Metrics, access_log: bool = False,
-                 limits: HttpLimits = DEFAULT_LIMITS) -> None:
+                 limits: HttpLimits = DEFAULT_LIMITS,
+                 connection: ConnectionLimits = DEFAULT_CONNECTION_LIMITS) -> None:
         self.api = api
         self.limits = limits
+        self.connection = connection
         self.malformed = MalformedTrafficLog(logging.getLogger("validator.front.malformed"))
         self.access_log = access_log
         self._metrics = metrics
@@ -172,14 +186,15 @@ class TerminalFront:
         self._server = await loop.create_server(
             lambda: _Connection(self, loop), host, port, reuse_port=reuse_port or None,
             backlog=1024)
-        self._sweeper = loop.call_later(SWEEP_S, self._sweep)
+        self._sweeper = loop.call_later(self.connection.sweep_s, self._sweep)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def _sweep(self) -> None:
         now = time.monotonic()
         for conn in list(self.connections):
             conn.expire(now)
-        self._sweeper = asyncio.get_running_loop().call_later(SWEEP_S, self._sweep)
+        self._sweeper = asyncio.get_running_loop().call_later(self.connection.sweep_s,
+                                                             self._sweep)
 
     def own_error(self, answer: Answer) -> Answer:
         """Count one of the front's own error answers (the API counts its own) in
@@ -390,7 +405,7 @@ class _Connection(asyncio.Protocol):
 
     def _enqueue(self, request: _Request) -> None:
         self._queue.append(request)
-        if len(self._queue) >= MAX_QUEUED:
+        if len(self._queue) >= self._front.connection.max_queued:
             self._pause("queue", True)
         if not self._busy:
             self._busy = True
@@ -407,7 +422,8 @@ class _Connection(asyncio.Protocol):
                     if self._transport is not None:
                         self._transport.close()
                     return
-                if self._paused["queue"] and len(self._queue) < MAX_QUEUED // 2:
+                if self._paused["queue"] and \
+                        len(self._queue) < self._front.connection.max_queued // 2:
                     self._pause("queue", False)
         finally:
             self._busy = False
@@ -489,10 +505,12 @@ class _Connection(asyncio.Protocol):
         """Close the connection if it has been idle too long, or a request is too slow."""
         if self._transport is None:
             return
-        if self._idle() and now - self._since > KEEP_ALIVE_S:
+        limits = self._front.connection
+        if self._idle() and now - self._since > limits.keep_alive_s:
             self._transport.close()
-        elif self._request is not None and now - self._since > READ_TIMEOUT_S:
-            log.debug("closing a connection whose request took over %s s", READ_TIMEOUT_S)
+        elif self._request is not None and now - self._since > limits.read_timeout_s:
+            log.debug("closing a connection whose request took over %s s",
+                      limits.read_timeout_s)
             self._transport.abort()
 
     def close_if_idle(self) -> None:

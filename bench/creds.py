@@ -185,12 +185,14 @@ def issuer(keys_dir: Path, alg: Alg) -> Issuer:
 
 
 def qr_codes(
-    keys_dir: Path, n: int, now: int, *, device_alg: Alg = "ES256", issuer_alg: Alg = "ES256"
+    keys_dir: Path, n: int, now: int, *, device_alg: Alg = "ES256", issuer_alg: Alg = "ES256",
+    first: int = 0,
 ) -> list[dict[str, Any]]:
-    """`n` QR scans (§2 credential objects) of `n` e-cards, generated at `now`."""
+    """`n` QR scans (§2 credential objects) of `n` e-cards, generated at `now`: the
+    holders numbered from `first` (the same numbers, the same holders)."""
     signer = issuer(keys_dir, issuer_alg)
     made = []
-    for i in range(n):
+    for i in range(first, first + n):
         device = generate_key(device_alg)
         level1 = signer.issue(i.to_bytes(16, "big"), 19500101 + i % 40 * 10000, f"Q{i:08d}",
                               REGION, device.public_key(), iat=now - 60, exp=now + 86400)

@@ -8,7 +8,15 @@
   two round trips) and 32 at a time (the client CPU that auto-pipelining leaves).
 
 Figures are CPU µs of this process (`time.process_time`) per validation, the best of 3
-rounds; the Redis server's own CPU is another process and is not included.
+rounds; the Redis servers' own CPU is other processes': a row on Redis also gives, from
+their INFO over its best round (bench/redis_stats.py), the Redis CPU per validation, and
+from one more round the commands (round trips) the client sent per validation. Rows: bus
+card taps (new cards, or `returning card`: the same cards again), QR scans, and entries
+at a spot (`… at a spot`: new holders, a capacity guard, which a Redis Cluster pays
+with a reservation in the spot's slot).
+
+    python -m bench.pipeline --store rediscluster://127.0.0.1:7000 \\
+        --kinds "card,returning card,QR ES256,card at a spot,QR ES256 at a spot"
 """
 
 from __future__ import annotations
@@ -20,20 +28,23 @@ import hashlib
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from bench import creds
-from validator.clock import SystemClock
+from bench.redis_stats import ServerCounters
 from validator.config import load_config
 from validator.credentials.kinds import build_verifiers
 from validator.credentials.ssc_card import CardTap
 from validator.decide import Decider, QrScan, ValidationRequest
 from validator.keyset import load_keyset
+from validator.policy.engine import PolicyEngine
 from validator.state import open_store
 from validator.state.memory import MemoryStore
+from validator.state.resp import Arg, RespClient
 from validator.state.store import Commit, SnapshotQuery, Store
 
 ROUNDS = 3
@@ -53,21 +64,55 @@ async def _cpu_per_call(
     return (time.perf_counter() - started) / n * 1e6, (time.process_time() - cpu) / n * 1e6
 
 
+@dataclass(frozen=True)
+class Kind:
+    """A row's traffic: the credential, the terminal it is shown at, and whether its
+    cards come back (`returning`: every card's first tap is made in an untimed round,
+    so the timed rounds are the same cards again, counters rising)."""
+
+    credential: str  # "card", "QR ES256", "QR EdDSA" (device keys under ES256), "QR SM2"
+    terminal: str = creds.TERMINAL
+    returning: bool = False
+
+
+SPOT_GATE = "T-GATE-S01-01"  # spot S01: an entry reserves a place of its daily capacity
+KINDS = {
+    "card": Kind("card"),
+    "returning card": Kind("card", returning=True),
+    "QR ES256": Kind("QR ES256"),
+    "QR EdDSA": Kind("QR EdDSA"),
+    "QR SM2": Kind("QR SM2"),
+    "card at a spot": Kind("card", SPOT_GATE),
+    "QR ES256 at a spot": Kind("QR ES256", SPOT_GATE),
+}
+SIZES = {"card": 2000, "returning card": 2000, "card at a spot": 1000}  # else 500
+
+
 def validation_requests(
-    keys_dir: Path, config_dir: Path, kind: str, n: int
+    keys_dir: Path, config_dir: Path, kind: str | Kind, n: int, *, now: int | None = None,
+    first_serial: int | None = None, tap: int = 0,
 ) -> list[ValidationRequest]:
-    terminal = load_config(config_dir).terminals[creds.TERMINAL]
-    now = int(time.time())
+    """`n` requests of `kind` made at `now`; returning cards: serials from
+    `first_serial`, each card's tap number `tap` + 1."""
+    k = KINDS[kind] if isinstance(kind, str) else kind
+    terminal = load_config(config_dir).terminals[k.terminal]
+    now = int(time.time()) if now is None else now
     scanned = dt.datetime.fromtimestamp(now, dt.UTC)
     credentials: list[QrScan | CardTap]
-    if kind == "card":
-        credentials = [CardTap(**{k: v for k, v in tap.items() if k != "type"})
-                       for tap in creds.card_taps(keys_dir, n, now)]
-    else:  # "QR ES256", "QR EdDSA" (device keys under the ES256 issuer), "QR SM2" (all-SM2)
-        alg: creds.Alg = "EdDSA" if kind.endswith("EdDSA") else \
-            "SM2" if kind.endswith("SM2") else "ES256"
+    if k.credential == "card":
+        taps = (creds.card_taps(keys_dir, n, now, k.terminal) if not k.returning else
+                [t for _, t in creds.returning_card_taps(
+                    keys_dir, range(tap * n, (tap + 1) * n), now, [k.terminal],
+                    first_serial=first_serial or 0, pool=n)])
+        credentials = [CardTap(**{f: v for f, v in t.items() if f != "type"}) for t in taps]
+    else:
+        alg: creds.Alg = "EdDSA" if k.credential.endswith("EdDSA") else \
+            "SM2" if k.credential.endswith("SM2") else "ES256"
+        # At a spot, new holders each time: an entry a holder makes once a day, not again.
+        first = creds.random_serial() % 10**7 if k.terminal == SPOT_GATE else 0
         credentials = [QrScan(c["qr"]) for c in creds.qr_codes(
-            keys_dir, n, now, device_alg=alg, issuer_alg="SM2" if alg == "SM2" else "ES256")]
+            keys_dir, n, now, device_alg=alg, issuer_alg="SM2" if alg == "SM2" else "ES256",
+            first=first)]
     return [ValidationRequest(
         terminal_id=terminal.id, operator=terminal.operator, venue=terminal.venue,
         request_id=os.urandom(9).hex(), scanned_at=scanned, scanned_at_text=scanned.isoformat(),
@@ -75,35 +120,108 @@ def validation_requests(
     ) for credential in credentials]
 
 
-async def _pipeline(keys_dir: Path, config_dir: Path, store: Store, kind: str, n: int) -> float:
+@dataclass
+class Measured:
+    us: float  # this process's CPU µs per validation, the best round
+    commands: float | None = None  # Redis commands per validation in that round
+    redis_us: float | None = None  # Redis's CPU µs per validation in that round
+
+
+class _OpenHours:
+    """The system clock moved to 10:00 local time today, if it is not within 08:00-17:00
+    (a spot is open then: its entries reserve capacity, the path a spot row measures)."""
+
+    def __init__(self, engine: PolicyEngine) -> None:
+        now = time.time()
+        local = engine.local_from_unix(now)
+        at_ten = local.replace(hour=10, minute=0, second=0, microsecond=0)
+        self.offset = 0.0 if 8 <= local.hour < 17 else at_ten.timestamp() - now
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+
+async def _pipeline(keys_dir: Path, config_dir: Path, store: Store, kind: str, n: int,
+                    counters: ServerCounters | None = None) -> Measured:
     keyset, engine = load_keyset(keys_dir), load_config(config_dir).engine
+    clock = _OpenHours(engine)
     decider = Decider(engine=engine, verifiers=build_verifiers(keyset),
-                      store=store, clock=SystemClock())
-    best = float("inf")
-    for _ in range(ROUNDS):
-        requests = validation_requests(keys_dir, config_dir, kind, n)
-        now, today = time.time(), engine.local_date(time.time())
+                      store=store, clock=clock)
+    best = Measured(float("inf"))
+    serial = creds.random_serial()
+    returning = KINDS[kind].returning
+    # the timed rounds (a returning kind's first is untimed), then one to count commands
+    for rnd in range(ROUNDS + returning + (counters is not None)):
+        now = int(clock.now())
+        requests = validation_requests(keys_dir, config_dir, kind, n, now=now,
+                                       first_serial=serial, tap=rnd)
+        today = engine.local_date(now)
         for req in requests:  # a returning holder: level-1 and card-key caches are warm
             decider._verify(req, now, today)
         calls = [functools.partial(decider.validate, req) for req in requests]
-        best = min(best, (await _cpu_per_call(calls, BATCH))[1])
+        if rnd == ROUNDS + returning:
+            with _Counting() as sent:
+                await _cpu_per_call(calls, BATCH)
+            best.commands = sent.calls / n
+            break
+        before = counters.read() if counters is not None else None
+        cpu = (await _cpu_per_call(calls, BATCH))[1]
+        if returning and rnd == 0:
+            continue  # the cards' first taps: what makes them returning
+        if cpu < best.us:
+            best = Measured(cpu)
+            if counters is not None and before is not None:
+                best.redis_us = (counters.read() - before).cpu_s / n * 1e6
     return best
 
 
-async def pipeline_rows(keys_dir: Path, config_dir: Path, redis_url: str | None) -> list[Row]:
+class _Counting:
+    """`with _Counting() as sent:` counts the commands the lean Redis client sends (every
+    decision-path call, on one Redis and on a cluster) in `sent.calls`. Only in a round
+    that is not timed: the count's own cost stays out of the CPU figures."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._plain = RespClient.execute
+
+    def __enter__(self) -> _Counting:
+        plain = self._plain
+
+        def counted(client: RespClient, *args: Arg) -> Awaitable[Any]:
+            self.calls += 1
+            return plain(client, *args)
+
+        RespClient.execute = counted  # type: ignore[method-assign,assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        RespClient.execute = self._plain  # type: ignore[method-assign]
+
+
+async def pipeline_rows(keys_dir: Path, config_dir: Path, redis_url: str | None,
+                        kinds: Sequence[str] = ("card", "QR ES256", "QR EdDSA", "QR SM2"),
+                        ) -> list[Row]:
     rows = []
     stores: list[tuple[str, Callable[[], Awaitable[Store]]]] = [("memory store", _memory)]
     if redis_url is not None:
         stores.append((f"{_kind(redis_url)} store, client CPU", lambda: open_store(redis_url)))
     for label, make in stores:
-        for kind, n in (("card", 2000), ("QR ES256", 500), ("QR EdDSA", 500), ("QR SM2", 500)):
+        counters = None if label == "memory store" or redis_url is None else \
+            ServerCounters(redis_url)
+        for kind in kinds:
             store = await make()
             try:
-                us = await _pipeline(keys_dir, config_dir, store, kind, n)
+                got = await _pipeline(keys_dir, config_dir, store, kind, SIZES.get(kind, 500),
+                                      counters)
             finally:
                 await store.close()
-            rows.append({"name": f"decision without HTTP, {kind} ({label})", "us": round(us, 2),
-                         "note": "verify, snapshot, policy, ledger record, commit"})
+            note = "verify, snapshot, policy, ledger record, commit"
+            if got.commands is not None and got.redis_us is not None:
+                note += (f"; per validation {got.commands:.2f} Redis commands (round trips), "
+                         f"{got.redis_us:.0f} µs Redis CPU")
+            rows.append({"name": f"decision without HTTP, {kind} ({label})",
+                         "us": round(got.us, 2), "note": note,
+                         "redis_commands": got.commands, "redis_us": got.redis_us})
     return rows
 
 
@@ -162,3 +280,31 @@ async def store_rows(redis_url: str, n: int = 2000) -> list[Row]:
     finally:
         await store.close()
     return rows
+
+
+def main() -> None:
+    import argparse
+    import tempfile
+
+    from validator.keygen import init_keyset
+
+    p = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--store", help="redis:// or rediscluster:// URL (default: memory only)")
+    p.add_argument("--kinds", default="card,QR ES256", help=", ".join(KINDS))
+    p.add_argument("--keys", type=Path, help="a key set (default: a new one)")
+    args = p.parse_args()
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    if unknown := set(kinds) - set(KINDS):
+        p.error(f"unknown kinds {sorted(unknown)}: each one of {', '.join(KINDS)}")
+    config = Path(__file__).resolve().parents[1] / "config"
+    with tempfile.TemporaryDirectory(prefix="bench-keys-") as tmp:
+        keys = args.keys or Path(tmp) / "keys"
+        if args.keys is None:
+            init_keyset(keys, region=creds.REGION, terminal_ids=[creds.TERMINAL, SPOT_GATE])
+        for row in asyncio.run(pipeline_rows(keys, config, args.store, kinds)):
+            print(f"{row['name']:<72} {row['us']:8.1f} µs  {row['note']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

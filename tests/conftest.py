@@ -13,7 +13,7 @@
   how one contract suite covers all three. The memory variant starts no Redis.
 - `fixed_clock`: a `FixedClock` at a fixed instant, for code that takes a `Clock`.
 - `redis_cluster` (session): a real Redis Cluster, 3 primaries + 3 replicas on free
-  loopback ports (tests/rediscluster.py); `cluster_url` (function): its
+  loopback ports (bench/redis_cluster.py); `cluster_url` (function): its
   `rediscluster://` URL after FLUSHALL on every primary (a failed-over cluster is first
   waited on until `cluster_state:ok`).
 
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.rediscluster import RedisClusterNodes
+from bench.redis_cluster import RedisClusterNodes
 from validator.clock import FixedClock
 from validator.state.memory import MemoryStore
 from validator.state.redis import RedisStore

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.rediscluster import RedisClusterNodes, command, free_cluster_ports
+from bench.redis_cluster import RedisClusterNodes, command, free_cluster_ports
 from tests.state.cluster_validator import CAPACITY, DAY, SPOT, TTL_MS, entry
 from validator.state import StoreUrlError, open_store, slots
 from validator.state.rediscluster import RedisClusterStore, parse_cluster_url

@@ -24,9 +24,9 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 
+from bench.redis_cluster import RedisClusterNodes
 from terminals_sim.signing import sign_headers
 from terminals_sim.terminal import TerminalClient
-from tests.rediscluster import RedisClusterNodes
 from tests.web.harness import CONFIG_DIR, TZ, WED_10, Holder, Service, load_service_keys
 from validator.clock import FixedClock
 from validator.config import load_config

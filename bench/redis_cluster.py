@@ -1,4 +1,4 @@
-"""A real Redis Cluster on loopback for the tests: 3 primaries and 3 replicas.
+"""A real Redis Cluster on loopback, for the tests and `make bench`: 3 primaries and 3 replicas.
 
 `RedisClusterNodes.start()` picks six free ports below 55535 whose cluster bus port
 (port + 10000) is free too — Redis refuses a cluster port whose bus port would pass

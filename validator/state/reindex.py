@@ -47,8 +47,11 @@ async def rebuild_missing(client: Redis, call: Call) -> dict[str, int]:
             scanned, added = await _rebuild(client, call, index, pattern)
             async with call():
                 await client.hset(keys.INDEXED, name, "1")
-            log.info("redis: index %s rebuilt: %d records found, %d ids added",
-                     index, scanned, added)
+            # A store that had records before the index existed is worth a line; a new
+            # store (every CLI command's first open) is not.
+            log.log(logging.INFO if scanned else logging.DEBUG,
+                    "redis: index %s rebuilt: %d records found, %d ids added",
+                    index, scanned, added)
             gained[name] = added
     return gained
 

@@ -1,7 +1,7 @@
 """Prometheus metrics, on a registry of the app's own (so tests can build many apps).
 
 The decision path feeds `record_decision`; the dashboard's live feed
-(`validator.web.livefeed`) sets the gauges that are views of the shared ledger
+(`validator.web.dashboard.feed`) sets the gauges that are views of the shared ledger
 (terminal last seen, capacity use) and times its own store round trips.
 """
 

@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 from tests.admin.client import ADMIN_TOKEN, VIEWER_TOKEN
-from tests.web.conftest import config_dir, edit_config, front, service
+from tests.web.conftest import config_dir, connection_limits, edit_config, front, service
 from validator.config import load_config
 from validator.keygen import init_keyset
 
-__all__ = ["config_dir", "edit_config", "front", "keys_dir", "policy_json", "service"]
+__all__ = ["config_dir", "connection_limits", "edit_config", "front", "keys_dir",
+           "policy_json", "service"]
 
 
 @pytest.fixture

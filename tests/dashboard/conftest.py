@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.conftest import config_dir, edit_config, front, service
+from tests.web.conftest import config_dir, connection_limits, edit_config, front, service
 from validator.config import load_config
 from validator.keygen import init_keyset
 
-__all__ = ["config_dir", "edit_config", "front", "keys_dir", "operator_tokens", "service"]
+__all__ = ["config_dir", "connection_limits", "edit_config", "front", "keys_dir",
+           "operator_tokens", "service"]
 
 
 @pytest.fixture

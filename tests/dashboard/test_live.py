@@ -13,7 +13,7 @@ from tests.dashboard.records import REF, deny, record
 from tests.web.harness import CONFIG_DIR, WED_10
 from validator.config import Config, load_config
 from validator.ledger.record import LedgerRecord
-from validator.web.live import (
+from validator.web.dashboard.board import (
     COALESCE_S,
     FEED_SIZE,
     MAX_UNREGISTERED,
@@ -21,7 +21,7 @@ from validator.web.live import (
     LiveBoard,
     yuan,
 )
-from validator.web.redact import mask_card, short_ref
+from validator.web.dashboard.redact import mask_card, short_ref
 
 DAY = dt.date(2026, 12, 2)
 

@@ -14,8 +14,8 @@ from validator.clock import FixedClock
 from validator.config import load_config
 from validator.metrics import Metrics
 from validator.state.store import Commit, Store, StoreUnavailable
-from validator.web.live import LiveBoard
-from validator.web.livefeed import (
+from validator.web.dashboard.board import LiveBoard
+from validator.web.dashboard.feed import (
     BATCH,
     MAX_FOREIGN_ERRORS,
     ErrorTally,

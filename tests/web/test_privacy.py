@@ -13,7 +13,7 @@ from validator.policy.types import Category
 from validator.state import keys
 from validator.state.store import Block
 from validator.web.appkeys import LIVE_FEED
-from validator.web.redact import mask_card
+from validator.web.dashboard.redact import mask_card
 
 TERMINALS = ["T-BUS-K1-001", "T-BUS-S101-001", "T-GATE-S03-01", "T-GATE-S12-02"]
 

@@ -22,7 +22,7 @@ from validator.values import value
 PREFIX = "v1:"
 
 AUDIT = PREFIX + "audit"
-# The live feed (validator/web/livefeed.py): who reads the ledger, what it saw, and the
+# The live feed (validator/web/dashboard/feed.py): who reads the ledger, what it saw, and the
 # HTTP errors every process answered (no personal data in any of them).
 FEED_LEASE = PREFIX + "feed:lease"
 FEED_BOARD = PREFIX + "feed:board"

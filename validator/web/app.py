@@ -21,7 +21,7 @@ from validator.metrics import Metrics
 from validator.settings import Settings
 from validator.state import open_store
 from validator.state.store import StoreUnavailable
-from validator.web import dashboard, main_port, ops
+from validator.web import main_port, ops
 from validator.web.appkeys import (
     CLOCK,
     CONFIG,
@@ -34,9 +34,10 @@ from validator.web.appkeys import (
     TERMINAL_API,
     TERMINAL_AUTH,
 )
+from validator.web.dashboard import routes as dashboard_routes
+from validator.web.dashboard.feed import ErrorReporter
 from validator.web.errors import error_middleware
 from validator.web.http_limits import DEFAULT_LIMITS, HttpLimits
-from validator.web.livefeed import ErrorReporter
 from validator.web.operator import routes as operator_routes
 from validator.web.terminal import front, offline, validations
 from validator.web.terminal.auth import TerminalAuth
@@ -81,7 +82,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     operator_routes.setup_routes(app)
     offline.setup(app)
     if settings.dashboard:
-        dashboard.setup_routes(app)
+        dashboard_routes.setup_routes(app)
     if settings.terminal_port is not None:
         # Last: its context closes first, finishing its requests before the store closes.
         front.attach(app, settings.host, settings.terminal_port, reuse_port=reuse_port,

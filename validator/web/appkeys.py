@@ -8,7 +8,7 @@ through these keys, and nothing imports this module back.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -23,13 +23,12 @@ from validator.offline.service import BundleService
 from validator.policy.model import Terminal
 from validator.settings import Settings
 from validator.state.store import Store, StoreUnavailable
-from validator.web.errors import Answer
+from validator.web.errors import Answer, ErrorReporting
 from validator.web.exceptions import ApiError
-from validator.web.livefeed import ErrorReporter, LiveFeed
 
 __all__ = ["BUNDLES", "CLOCK", "CONFIG", "DECIDER", "ERROR_REPORTER", "KEYSET", "LIVE_FEED",
            "METRICS", "OFFLINE_CONFIG", "RECONCILER", "SETTINGS", "STORE", "TERMINAL_API",
-           "TERMINAL_AUTH", "TERMINAL_FRONT", "TerminalEndpoint", "TerminalListener",
+           "TERMINAL_AUTH", "TERMINAL_FRONT", "LiveView", "TerminalEndpoint", "TerminalListener",
            "TerminalSignatures"]
 
 
@@ -42,6 +41,21 @@ class TerminalEndpoint(Protocol):
 
     def refuse(self, exc: ApiError | StoreUnavailable, terminal_id: str) -> Answer:
         """An error answer, counted and told to the error sink."""
+
+
+class LiveView(Protocol):
+    """The dashboard's live feed as its routes read it (dashboard.feed.LiveFeed)."""
+
+    seq: int  # of the latest snapshot
+    snapshot: dict[str, Any]  # the latest board, with this process's parts
+    frame: bytes  # that snapshot as one Server-Sent Event
+    closed: bool  # shutting down: streams end
+
+    async def wait(self, seq: int, timeout_s: float) -> bool:
+        """Until a snapshot newer than `seq` (True) or the timeout (False)."""
+
+    def close(self) -> None:
+        """End every stream (shutdown)."""
 
 
 class TerminalSignatures(Protocol):
@@ -76,7 +90,8 @@ TERMINAL_FRONT = web.AppKey("terminal_front", TerminalListener)
 OFFLINE_CONFIG = web.AppKey("offline_config", OfflineConfig)
 BUNDLES = web.AppKey("bundles", BundleService)
 RECONCILER = web.AppKey("reconciler", Reconciler)
-# The dashboard's live feed: board, ledger cursor and latest snapshot (dashboard.py).
-LIVE_FEED = web.AppKey("live_feed", LiveFeed)
-# This process's HTTP errors on their way to the board's error stream (livefeed.py).
-ERROR_REPORTER = web.AppKey("error_reporter", ErrorReporter)
+# The dashboard's live feed: board, ledger cursor and latest snapshot (dashboard/).
+LIVE_FEED = web.AppKey("live_feed", LiveView)
+# This process's HTTP errors and offline events on their way to the board's error
+# stream (dashboard/feed.py), with or without a dashboard in this process.
+ERROR_REPORTER = web.AppKey("error_reporter", ErrorReporting)

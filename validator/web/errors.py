@@ -30,10 +30,26 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 class ErrorSink(Protocol):
     """Where a terminal request answered with an HTTP error is told (the dashboard's
-    board counts them per terminal: such a request leaves no ledger record)."""
+    board counts them per terminal: such a request leaves no ledger record), and the
+    offline terminals' events below, which leave none either."""
 
-    def note(self, terminal_id: str, status: int, at: float) -> None:
-        """`terminal_id` as sent (maybe unregistered), the status, the time answered."""
+    def note(self, terminal_id: str, status: int, at: float, count: int = 1) -> None:
+        """`terminal_id` as sent (maybe unregistered), the status or event, its time."""
+
+
+class ErrorReporting(ErrorSink, Protocol):
+    """An `ErrorSink` that sends what it was told on to the store, when asked
+    (dashboard.feed.ErrorReporter: the live feed's tick, or a task of its own)."""
+
+    async def report(self) -> None:
+        """Send what was noted since the last report (StoreUnavailable: kept for later)."""
+
+
+# Events told to the error sink that are not HTTP statuses (those are 100–599): the
+# dashboard's offline panel counts them (dashboard/offline_board.py).
+BUNDLE_FETCHED = -1  # count: fetches
+RECORDS_UPLOADED = -2  # count: records applied by the service
+OFFLINE_EVENTS = frozenset({BUNDLE_FETCHED, RECORDS_UPLOADED})
 
 
 def error_body(error: str, detail: str | None = None) -> bytes:

@@ -200,7 +200,7 @@ PATHS: dict[str, dict[str, Any]] = {
     )},
 }
 
-# The operator dashboard (validator/web/dashboard.py). Its JSON shapes belong to the
+# The operator dashboard (validator/web/dashboard/routes.py). Its JSON shapes belong to the
 # page and change with it, so they are documented as open objects.
 _HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
 _OPEN_OBJECT = {"type": "object"}

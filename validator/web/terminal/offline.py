@@ -37,8 +37,8 @@ from validator.web.appkeys import (
     TERMINAL_AUTH,
 )
 from validator.web.body import read_limited
+from validator.web.errors import BUNDLE_FETCHED, RECORDS_UPLOADED
 from validator.web.exceptions import ApiError
-from validator.web.offline_board import BUNDLE_FETCHED, RECORDS_UPLOADED
 from validator.web.terminal.batch_schema import parse_batch
 
 __all__ = ["BATCH_PATH", "BUNDLE_PATH", "setup"]
@@ -145,7 +145,7 @@ async def post_batch(request: web.Request) -> web.Response:
     metrics, now = app[METRICS], app[CLOCK].now()
     metrics.uploaded.labels(terminal.id).set(now)
     if answer["applied"]:  # to the dashboard's offline panel, through the error stream
-        app[ERROR_REPORTER].tally.note(terminal.id, RECORDS_UPLOADED, now, answer["applied"])
+        app[ERROR_REPORTER].note(terminal.id, RECORDS_UPLOADED, now, answer["applied"])
     for result in answer["results"]:
         metrics.offline_records.labels(result["status"]).inc()
         metrics.offline_differences.inc(result["status"] == "applied" and result["differs"])

@@ -1,5 +1,5 @@
 // The offline panel: terminals out of contact now, their bundle's age and since when
-// their decisions wait to be uploaded (validator/web/offline_board.py says what the
+// their decisions wait to be uploaded (validator/web/dashboard/offline_board.py says what the
 // service can know). Text goes in with textContent only, as everywhere on the page.
 
 import { h } from "./render.js";

@@ -10,7 +10,8 @@ than the bundle's maximum offline age it accepts nothing offline (*expired*).
 
 Fetches and uploads leave no ledger record of their own, and any process may serve
 them, so each process reports them through the live feed's error stream (as rows with
-the event codes below instead of an HTTP status) and the board's leader counts them.
+the event codes of `validator.web.errors` instead of an HTTP status) and the board's
+leader counts them.
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BUNDLE_FETCHED", "OFFLINE_EVENTS", "RECORDS_UPLOADED", "OfflineTerminals"]
+from validator.web.errors import BUNDLE_FETCHED, RECORDS_UPLOADED
 
-# Event codes on the error stream: never an HTTP status (those are 100–599).
-BUNDLE_FETCHED = -1  # count: fetches
-RECORDS_UPLOADED = -2  # count: records applied by the service
-OFFLINE_EVENTS = frozenset({BUNDLE_FETCHED, RECORDS_UPLOADED})
+__all__ = ["OfflineTerminals"]
+
 MAX_OFFLINE_AGE_S = 86_400  # config/offline.toml's default; the app passes the real one
 
 

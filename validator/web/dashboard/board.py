@@ -26,8 +26,8 @@ import orjson
 
 from validator.ledger.record import LedgerRecord
 from validator.policy.model import City, Spot, Terminal
-from validator.web.offline_board import OfflineTerminals
-from validator.web.redact import mask_card, short_ref
+from validator.web.dashboard.offline_board import OfflineTerminals
+from validator.web.dashboard.redact import mask_card, short_ref
 
 WINDOW_S = 120  # the moving per-second chart
 RATE_S = 10  # "decisions per second" is the mean over this many complete seconds

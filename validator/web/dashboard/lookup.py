@@ -21,8 +21,8 @@ from typing import Any
 from validator.holders.ref import is_holder_ref
 from validator.ledger.record import LedgerRecord
 from validator.state.store import LedgerReader
+from validator.web.dashboard.redact import mask_card, short_ref
 from validator.web.exceptions import invalid
-from validator.web.redact import mask_card, short_ref
 
 DEFAULT_DAYS = 3
 MAX_DAYS = 7

@@ -43,8 +43,8 @@ import orjson
 from validator.clock import Clock
 from validator.metrics import Metrics
 from validator.state.store import Store, StoreUnavailable
-from validator.web.live import LiveBoard, terminal_label
-from validator.web.offline_board import OFFLINE_EVENTS
+from validator.web.dashboard.board import LiveBoard, terminal_label
+from validator.web.errors import OFFLINE_EVENTS, ErrorReporting
 
 log = logging.getLogger("validator.dashboard")
 
@@ -172,9 +172,10 @@ class ErrorReporter:
         self.tick_s = tick_s
         self.tally = ErrorTally(registered)
 
-    def note(self, terminal_id: str, status: int, at: float) -> None:
-        """A terminal request of this process answered with an HTTP error."""
-        self.tally.note(terminal_id, status, at)
+    def note(self, terminal_id: str, status: int, at: float, count: int = 1) -> None:
+        """A terminal request of this process answered with an HTTP error, or an offline
+        terminal's event (`errors.OFFLINE_EVENTS`)."""
+        self.tally.note(terminal_id, status, at, count)
 
     async def report(self) -> None:
         """Send what was noted since the last report (StoreUnavailable: kept for later)."""
@@ -221,7 +222,7 @@ class LiveFeed:
 
     def __init__(self, board: LiveBoard, store: Store, clock: Clock, metrics: Metrics,
                  time_zone: str, *, tick_s: float = TICK_S, holder: str | None = None,
-                 errors: ErrorReporter | None = None) -> None:
+                 errors: ErrorReporting | None = None) -> None:
         self.board = board  # filled only while leading; else empty, shown if nothing is shared
         self.store = store
         self.clock = clock
@@ -229,7 +230,8 @@ class LiveFeed:
         self.tz = ZoneInfo(time_zone)
         self.tick_s = tick_s
         self.holder = holder or f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
-        self.errors = errors or ErrorReporter(store, metrics, board.registry, tick_s=tick_s)
+        self.errors: ErrorReporting = errors or ErrorReporter(store, metrics, board.registry,
+                                                              tick_s=tick_s)
         self.latency = LatencyWindow()
         self.leading = False
         self.seq = 0

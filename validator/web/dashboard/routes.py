@@ -37,9 +37,9 @@ from validator.web.appkeys import (
     STORE,
 )
 from validator.web.bearer import authenticate_operator
-from validator.web.live import LiveBoard
-from validator.web.livefeed import LiveFeed
-from validator.web.lookup import find_decisions, parse_query
+from validator.web.dashboard.board import LiveBoard
+from validator.web.dashboard.feed import LiveFeed
+from validator.web.dashboard.lookup import find_decisions, parse_query
 
 STATIC_DIR = Path(__file__).parent / "static"
 KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing an idle stream

@@ -1,0 +1,1 @@
+"""The operator dashboard: its page and static files, the live board and feed, the lookup."""

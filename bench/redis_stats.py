@@ -53,19 +53,15 @@ def _cluster_nodes(url: str, *, replicas: bool) -> list[tuple[str, int]]:
     seed = url.removeprefix("rediscluster://").split("?")[0].split(",")[0].rsplit("@", 1)[-1]
     host, _, port = seed.rpartition(":")
     client = redis.Redis(host=host.strip("[]"), port=int(port), socket_timeout=2)
-    try:
-        text = cast(Any, client).execute_command("CLUSTER NODES")
+    try:  # redis-py answers CLUSTER NODES as {"host:port": {"flags": "myself,master", …}}
+        table = cast(dict[str, dict[str, Any]], client.cluster("NODES"))
     finally:
         client.close()
-    if isinstance(text, bytes):
-        text = text.decode()
     nodes = []
-    for line in str(text).splitlines():
-        fields = line.split()
-        flags = fields[2].split(",") if len(fields) > 2 else []
+    for address, node in table.items():
+        flags = str(node.get("flags", "")).split(",")
         if "fail" in flags or not ("master" in flags or (replicas and "slave" in flags)):
             continue
-        address = fields[1].split("@")[0]
         node_host, _, node_port = address.rpartition(":")
         nodes.append((node_host or host, int(node_port)))
     return nodes

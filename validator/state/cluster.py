@@ -2,10 +2,10 @@
 
 The key layout (`slots.py`) puts everything one holder's decision touches in one slot, so
 the commit stays one atomic script (`lua/commit.lua`, the single Redis's), run in the
-holder's slot. Two facts live elsewhere and are read first: the card's block (in the card
-number's slot; the answer is handed to the script) and the spot's capacity (a reservation
-in the spot's slot, `capacity.py`). The snapshot is one MGET per slot it needs (the
-holder's, the card's, the spot's), sent together.
+holder's slot. A card's block is copied into every group (`slots.py`), so the script
+checks it in the holder's slot too. One fact lives elsewhere and is reserved first: the
+spot's capacity (in the spot's slot, `capacity.py`). The snapshot is one MGET in the
+holder's slot, with the spot's count and (below) the terminal's slot beside.
 
 redis-py follows MOVED and ASK by itself and refreshes its slot map; TRYAGAIN,
 CLUSTERDOWN, a node that does not answer and a call past `timeout_s` become
@@ -31,11 +31,10 @@ from typing import Any
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
-from validator.lru import Lru
 from validator.state import capacity, codec, slots
 from validator.state.resp import NoScriptError, RespError
 from validator.state.resp_cluster import ClusterRespClient
-from validator.state.script import CARD_SEEN, COMMIT, Script, commit_call
+from validator.state.script import COMMIT, Script, commit_call
 from validator.state.store import (
     USAGE_TTL_S,
     Commit,
@@ -50,7 +49,6 @@ from validator.state.store import (
     StoreUnavailable,
 )
 
-CARDS_SEEN = 65_536  # cards remembered as registered with their holder, per process
 CONNECTIONS_PER_OPERATION = 4  # a snapshot: its MGET, the card's block, the spot, the terminal's
 
 
@@ -158,9 +156,6 @@ class ClusterBase:
         self._timeout_s = timeout_s
         self._slots = asyncio.Semaphore(max_in_flight)
         self._retention_s = ledger_retention_days * 86400
-        # "<card_no>|<holder_ref>" seen by this process (`_card_seen`): their blocks are
-        # mirrored in the holder's slot, so the commit's script checks them itself.
-        self._cards_seen: Lru[str, bool] = Lru(CARDS_SEEN)
 
     def _bounded(self) -> _Bounded:
         return _Bounded(self._slots, self._timeout_s, self.label)
@@ -207,10 +202,11 @@ class DecisionPath(ClusterBase):
         if elsewhere is not None:
             apart["stored_elsewhere"] = hot.execute(elsewhere, "GET", elsewhere)
         if q.card_no is not None:
-            if ref is not None and self._cards_seen.get(f"{q.card_no}|{ref}") is not None:
+            if ref is not None:
                 wanted["card_block"] = slots.card_block_mirror(ref, q.card_no)
             else:
-                apart["card_block"] = self._card_seen(q.card_no, ref)
+                block = slots.block("card", q.card_no)
+                apart["card_block"] = hot.execute(block, "GET", block)
         if q.spot_id is not None:
             cap = slots.capacity(q.spot_id, q.local_date)
             apart["capacity"] = hot.execute(cap, "GET", cap)
@@ -222,33 +218,21 @@ class DecisionPath(ClusterBase):
                 raw["stored"] = raw.pop("stored_elsewhere", None)
             return codec.decode_snapshot(raw)
 
-    def _card_seen(self, card_no: str, holder_ref: str | None) -> Awaitable[Any]:
-        """The card's block as it is now, the card remembered with its holder first (a
-        block put later is mirrored into the holder's slot; `card_seen.lua`)."""
-        block = slots.block("card", card_no)
-        if holder_ref is None:
-            return self._hot.execute(block, "GET", block)
-        self._cards_seen.put(f"{card_no}|{holder_ref}", True)
-        return self.eval_script(CARD_SEEN, (block, slots.card_holders(card_no)), (holder_ref,))
-
     async def commit(self, commit: Commit) -> CommitResult:
-        """Card block and capacity reservation first, then the script in the holder's
-        slot; the reservation is settled by what the script answered."""
+        """Capacity reservation first, then the script in the holder's slot; the
+        reservation is settled by what the script answered."""
         c, ref, spot = commit, commit.holder_ref, commit.spot_id
         if c.spot_capacity is not None and (spot is None or ref is None):
             raise ValueError("a commit with a capacity guard needs its spot and holder")
         token = os.urandom(8).hex() if c.spot_capacity is not None else None
         named = slots.commit_keys(c, token)  # a caller's mistake raises before any I/O
         facts: dict[str, str] = {}
-        card = c.card_no if c.assume_no_status else None
-        stored, blocked, deadline = await self._read_apart(c, card, token)
+        stored, deadline = await self._read_apart(c, token)
         if stored is not None:  # an earlier answer, decided before a holder was known
             if token is not None and deadline is not None:
                 assert spot is not None and ref is not None
                 await capacity.settle(self, spot, c.local_date, token, ref, used=False)
             return Duplicate(stored)
-        if blocked:
-            facts["card_blocked"] = "1"
         if token is not None and deadline is None:
             facts["capacity_full"] = "1"
             del named["reservation"]
@@ -271,25 +255,21 @@ class DecisionPath(ClusterBase):
             raise StoreUnavailable(f"the commit reached {acked} of {self._min_replicas} "
                                    "replicas in time")
 
-    async def _read_apart(self, c: Commit, card_no: str | None, token: str | None
-                          ) -> tuple[StoredResponse | None, bool, int | None]:
-        """What the commit needs from outside its slot, read together: an answer stored
-        in the terminal's slot, the block of a card this process has not seen with this
-        holder yet (else its mirror is in the holder's slot), a capacity reservation."""
+    async def _read_apart(self, c: Commit, token: str | None
+                          ) -> tuple[StoredResponse | None, int | None]:
+        """What the commit needs from outside its slot, together: an answer stored in
+        the terminal's slot, a capacity reservation."""
         hot, elsewhere = self._hot, _terminal_record(c.terminal_id, c.request_id, c.holder_ref)
-        reads: dict[str, Awaitable[Any]] = {}
-        if elsewhere is not None:
-            reads["stored"] = hot.execute(elsewhere, "GET", elsewhere)
-        if card_no is not None and (c.holder_ref is None or self._cards_seen.get(
-                f"{card_no}|{c.holder_ref}") is None):
-            reads["card_blocked"] = self._card_seen(card_no, c.holder_ref)
-        if token is not None:
-            reads["deadline"] = self._reserve(c, token)
+        stored_at = None if elsewhere is None else hot.execute(elsewhere, "GET", elsewhere)
         with _HOT:
-            got = dict(zip(reads, await asyncio.gather(*reads.values()), strict=True))
-            stored = got.get("stored")
-            return (None if stored is None else codec.decode_stored(stored),
-                    bool(got.get("card_blocked")), got.get("deadline"))
+            if token is None:
+                stored = None if stored_at is None else await stored_at
+                deadline = None
+            elif stored_at is None:
+                stored, deadline = None, await self._reserve(c, token)
+            else:
+                stored, deadline = await asyncio.gather(stored_at, self._reserve(c, token))
+            return (None if stored is None else codec.decode_stored(stored)), deadline
 
     async def _reserve(self, c: Commit, token: str | None) -> int | None:
         if token is None or c.spot_id is None or c.holder_ref is None or c.spot_capacity is None:

@@ -84,29 +84,37 @@ class Operations(ClusterBase):
             return codec.decode_block(await self._client.get(slots.block(kind, ident)))
 
     async def put_block(self, kind: BlockKind, ident: str, block: Block) -> Block | None:
-        """The index entry, SET … GET (answers the previous block), then a card's block
-        mirrored into the slot of every holder the card was seen with."""
+        """A card's copies in every group first, then the index entry and the block
+        itself, SET … GET (answers the previous block): a block that is listed denies
+        in every slot, and one that failed half way is put again by the retry."""
         encoded = codec.encode_block(block)
         async with self._bounded():
+            if kind == "card":
+                await self._card_copies(ident, encoded)
             await self._client.zadd(slots.block_index(kind), {ident: 0})
             previous = await self._client.set(slots.block(kind, ident), encoded, get=True)
-            if kind == "card":
-                for holder_ref in await self._card_holders(ident):
-                    await self._client.set(slots.card_block_mirror(holder_ref, ident), encoded)
             return codec.decode_block(previous if isinstance(previous, bytes) else None)
 
     async def delete_block(self, kind: BlockKind, ident: str) -> Block | None:
+        """The block, then a card's copies, then the index entry (a removal that failed
+        half way still denies somewhere: the safe side, until it is retried)."""
         async with self._bounded():
             removed = await self._client.getdel(slots.block(kind, ident))
             if kind == "card":
-                for holder_ref in await self._card_holders(ident):
-                    await self._client.delete(slots.card_block_mirror(holder_ref, ident))
+                await self._card_copies(ident, None)
             await self._client.zrem(slots.block_index(kind), ident)
             return codec.decode_block(removed)
 
-    async def _card_holders(self, card_no: str) -> list[str]:
-        members = await self._client.smembers(slots.card_holders(card_no))
-        return sorted(_text(member) for member in members)
+    async def _card_copies(self, card_no: str, encoded: bytes | None) -> None:
+        """Set (or, with None, delete) a card's block in every group, a pipeline per node."""
+        keys = [slots.card_block_copy(g, card_no) for g in range(slots.GROUPS)]
+        pipe = self._client.pipeline(transaction=False)
+        for key in keys:
+            if encoded is None:
+                pipe.delete(key)
+            else:
+                pipe.set(key, encoded)
+        await pipe.execute()
 
     async def list_blocks(
         self, kind: BlockKind, after: str | None = None, count: int = 100

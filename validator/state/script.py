@@ -42,7 +42,6 @@ COMMIT = Script.named("commit.lua")
 PUT_HOLDERS = Script.named("put_holders.lua")
 LEASE = Script.named("lease.lua")
 RELEASE = Script.named("release.lua")
-CARD_SEEN = Script.named("card_seen.lua")
 
 
 def commit_call(

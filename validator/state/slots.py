@@ -17,11 +17,11 @@ one per holder.
 - **A request that yields no holder** (denied before its credential was read: clock
   skew, malformed, a bad signature): the terminal's group, for its idempotency record
   and ledger record.
-- **Card blocks**, keyed by card number: the card number's group, beside the set of
-  holders the card was seen with; a block is mirrored into each such holder's group,
-  where the holder's commit checks it atomically. A card not yet seen by this process
-  is registered first (`lua/card_seen.lua`, which answers the block as it is), so a
-  block put before or after a card's first scan denies every later scan of it.
+- **Card blocks**, keyed by card number: the card number's group (listed and read
+  there), and a copy in every group, so that whichever holder's commit a card's scan
+  reaches checks the block atomically in its own slot: no registration of a card with
+  its holder first. A block is a rare operator action; `GROUPS` small copies of it are
+  cheaper than a round trip on every new card's first tap.
 - **Spot capacity**: the spot's own slot (`{s:S01}`), with its reservations.
 - Registry and block indexes, audit log, live feed: a slot each.
 
@@ -125,16 +125,14 @@ def block(kind: BlockKind, ident: str) -> str:
     return f"{PREFIX}{tag(group_of(ident))}:block:{kind}:{ident}"
 
 
-def card_holders(card_no: str) -> str:
-    """The holders a card was seen with (one, in practice: the SSN on the card fixes it),
-    in the card number's slot beside its block: where a block is mirrored to."""
-    return f"{PREFIX}{tag(group_of(card_no))}:cardholders:{card_no}"
-
-
 def card_block_mirror(holder_ref: str, card_no: str) -> str:
-    """A copy of a card's block in the slot of a holder the card was seen with, so that
-    the holder's commit checks it atomically."""
-    return _holder_key(holder_ref, "cardblock") + ":" + card_no
+    """The copy of a card's block in a holder's group: what that holder's commit checks."""
+    return card_block_copy(group_of(holder_ref), card_no)
+
+
+def card_block_copy(group: int, card_no: str) -> str:
+    """A card's block in one group; `put_block` writes one in every group."""
+    return f"{PREFIX}{tag(group)}:cardblock:{card_no}"
 
 
 def block_index(kind: BlockKind) -> str:

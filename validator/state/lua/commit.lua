@@ -18,11 +18,11 @@
 -- A.companion_use A.companion_open_at        exact float reprs (strings); A.companion_ttl_s
 -- A.nonce_ttl_s A.idempotency_ttl_s A.usage_ttl_s A.ledger_retention_s
 --
--- In a Redis Cluster two facts live outside the holder's slot, so the store reads them
--- before and hands them in, to be reported here in the order of the guards:
--- A.card_blocked (the card's block exists) and A.capacity_full (no reservation was to
--- be had). A reservation is used only before A.reservation_deadline_ms (this node's
--- clock): past it, a reconciler may have given it back, so the commit conflicts.
+-- In a Redis Cluster a spot's capacity lives outside the holder's slot, so the store
+-- reserves a place first and hands in A.capacity_full when no reservation was to be had
+-- (reported here in the order of the guards). A reservation is used only before
+-- A.reservation_deadline_ms (this node's clock): past it, a reconciler may have given it
+-- back, so the commit conflicts.
 --
 -- Returns {0, stored record} Duplicate | {1, guard} Conflict | {2, ledger entry id} Committed
 
@@ -42,9 +42,6 @@ local function count(key)
 end
 
 -- Guards, in the order of store.Guard; the first failure returns before any write.
-if A.card_blocked then
-  return {1, "status"}
-end
 if K.registry then
   local status = {K.registry}
   if K.holder_block then status[2] = K.holder_block end

@@ -29,7 +29,7 @@ import aiohttp
 
 from bench.creds import PATH, bus_terminals, ecard_holders, qr_scans, signed, terminal_secrets
 from bench.procs import ROOT, Validator, cpu_seconds
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.keygen import init_keyset
 
 BATCH_PATH = "/v1/validations:batch"

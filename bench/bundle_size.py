@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from validator.clock import FixedClock
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.keygen import init_keyset
 from validator.keyset import TRUST_LIST, load_keyset
 from validator.offline.config import OfflineConfig

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.ceiling import run_ceiling
 from bench.procs import FRONTS, ROOT, RedisServer, Validator
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.keygen import init_keyset
 
 

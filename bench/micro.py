@@ -179,7 +179,7 @@ def cache_rows() -> list[Row]:
 
 
 def policy_rows() -> list[Row]:
-    from validator.config import load_config
+    from validator.config_folder import load_config
     from validator.policy.types import PolicyInput
 
     engine = load_config(CONFIG).engine

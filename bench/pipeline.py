@@ -36,7 +36,7 @@ import orjson
 
 from bench import creds
 from bench.redis_stats import ServerCounters
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.credentials.kinds import build_verifiers
 from validator.credentials.ssc_card import CardTap
 from validator.decide import Decider, QrScan, ValidationRequest

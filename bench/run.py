@@ -266,7 +266,7 @@ def render_comparison(c: dict[str, Any]) -> str:
 
 
 def _terminal_ids(config: Path) -> list[str]:
-    from validator.config import load_config
+    from validator.config_folder import load_config
 
     return list(load_config(config).terminals)
 

@@ -37,10 +37,10 @@ from redis.asyncio import Redis
 from bench import creds
 from bench.pipeline import validation_requests
 from validator.clock import SystemClock
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.credentials.kinds import build_verifiers
 from validator.decide import Decider, ValidationRequest
-from validator.decision import render_decision
+from validator.decision_body import render_decision
 from validator.keygen import init_keyset
 from validator.keyset import load_keyset
 from validator.ledger.record import LedgerRecord

@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from validator.audit import CLI
-from validator.config import ConfigError, load_config
+from validator.config_folder import ConfigError, load_config
 from validator.holders import changes
 from validator.holders.registry import InvalidHolder, parse_date
 from validator.keygen import add_card_master_key, init_keyset

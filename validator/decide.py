@@ -42,7 +42,7 @@ from validator.credentials.essc_qr import QrScan as QrScan
 from validator.credentials.verified import Rejected, VerifiedCredential
 from validator.credentials.verifier import Presented, Verifier
 from validator.dayfacts import EMPTY, DayFacts, VenueFacts
-from validator.decision import render_decision
+from validator.decision_body import render_decision
 from validator.ledger.record import LedgerCategory, LedgerRecord
 from validator.offline.upload import OfflineContext
 from validator.policy.engine import PolicyEngine

@@ -41,7 +41,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from validator import ports
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.keyset import load_keyset
 from validator.settings import Settings
 from validator.state import StoreUrlError, open_store

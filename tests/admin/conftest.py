@@ -16,7 +16,7 @@ import pytest
 
 from tests.admin.client import ADMIN_TOKEN, VIEWER_TOKEN
 from tests.web.conftest import config_dir, connection_limits, edit_config, front, service
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.keygen import init_keyset
 
 __all__ = ["config_dir", "connection_limits", "edit_config", "front", "keys_dir",

@@ -19,7 +19,7 @@ from typing import Any
 from terminals_sim.terminal import Reply
 from tests.admin.client import VIEWER, call
 from tests.web.harness import CONFIG_DIR, TZ, Holder, Service, age_birth
-from validator.config import load_config
+from validator.config_folder import load_config
 
 TERMINALS = load_config(CONFIG_DIR).terminals
 SCAN_TERMINALS = ["T-BUS-K1-001", "T-BUS-K1-002", "T-BUS-K2-001", "T-BUS-S101-001",

@@ -26,7 +26,7 @@ from bench.summary import render_summary, summarise
 from bench.wrk_requests import main as wrk_requests_main
 from terminals_sim.card import card_id_for, make_ssn
 from terminals_sim.ecard import Issuer
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.holders.ssn import parse_ssn
 from validator.keygen import init_keyset
 from validator.policy.types import PolicyInput

@@ -25,7 +25,7 @@ from bench.sender import OpenLoop
 from bench.steps import StepOptions, generator_argv
 from terminals_sim.metronome import THREAD_NAME
 from terminals_sim.stats import percentile
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.keygen import init_keyset
 from validator.settings import Settings
 from validator.web.app import create_app

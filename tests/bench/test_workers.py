@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.procs import Validator, process_tree
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.keygen import init_keyset
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"

@@ -30,7 +30,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from terminals_sim.signing import sign_headers
 from tests.dashboard.traffic import Traffic
 from tests.web.harness import CONFIG_DIR, ROOT
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.keygen import init_keyset
 from validator.settings import Settings
 from validator.state.store import Block

@@ -11,7 +11,7 @@ import pytest
 
 from tests.dashboard.records import REF, deny, record
 from tests.web.harness import CONFIG_DIR, WED_10
-from validator.config import Config, load_config
+from validator.config_folder import Config, load_config
 from validator.ledger.record import LedgerRecord
 from validator.web.dashboard.board import (
     COALESCE_S,

@@ -11,7 +11,7 @@ import pytest
 from tests.dashboard.records import record
 from tests.web.harness import CONFIG_DIR, WED_10
 from validator.clock import FixedClock
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.metrics import Metrics
 from validator.state.store import Commit, Store, StoreUnavailable
 from validator.web.dashboard.board import LiveBoard

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.policy.calendar import Calendar
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from validator.config import ConfigError, load_config, load_policy_json
+from validator.config_folder import ConfigError, load_config, load_policy_json
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.policy.engine import PolicyEngine, UnknownVenue, age_on
 from validator.policy.types import Category, FareClass, PolicyDecision, PolicyInput, Usage
 from validator.reasons import DENY_MESSAGES, Message, Reason

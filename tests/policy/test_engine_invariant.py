@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.policy.engine import PolicyEngine
 from validator.policy.rules import BusPolicy
 from validator.policy.types import PolicyInput

@@ -29,7 +29,7 @@ from terminals_sim.signing import sign_headers
 from terminals_sim.terminal import TerminalClient
 from tests.web.harness import CONFIG_DIR, TZ, WED_10, Holder, Service, load_service_keys
 from validator.clock import FixedClock
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.keygen import init_keyset
 from validator.settings import Settings
 from validator.state import slots

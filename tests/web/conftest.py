@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestServer
 
 from tests.web.harness import CONFIG_DIR, WED_10, Service, load_service_keys
 from validator.clock import FixedClock
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.keygen import init_keyset
 from validator.settings import Settings
 from validator.web.app import create_app

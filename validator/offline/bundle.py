@@ -18,7 +18,7 @@ from typing import Any
 import cbor2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from validator.config import Config
+from validator.config_folder import Config
 from validator.offline import signing
 from validator.offline.config import OfflineConfig
 from validator.offline.content import SECTIONS, Item, Lists

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from validator.clock import Clock
-from validator.config import Config
+from validator.config_folder import Config
 from validator.offline import eligibility
 from validator.offline.bundle import encode, fixed_part
 from validator.offline.config import OfflineConfig

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from validator.decision import render_decision
+from validator.decision_body import render_decision
 from validator.holders.registry import InvalidHolder, parse_categories
 from validator.policy.engine import PolicyEngine, UnknownVenue
 from validator.policy.types import PolicyDecision, PolicyInput, Usage

@@ -5,7 +5,7 @@ Everything an operator may change lives in `config/*.toml` and is checked here, 
 at load, so that the engine can trust it: ids have the right shape, times are `HH:MM`,
 dates are real, and references between parts point at something that exists. A check
 that looks across fields raises `InvalidField`, which carries the path of the field at
-fault so that `validator.config` can name it. Field names follow the files: an array of
+fault so that `validator.config_folder` can name it. Field names follow the files: an array of
 tables `[[operator]]` is the attribute `operators`, read under the alias `operator`.
 The policy's own models live in `validator.policy.rules` and are re-exported here.
 """

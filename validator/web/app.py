@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from validator.clock import Clock, SystemClock
-from validator.config import load_config
+from validator.config_folder import load_config
 from validator.credentials.kinds import CacheSizes, build_verifiers
 from validator.decide import Decider
 from validator.heap import freeze_start_up_heap

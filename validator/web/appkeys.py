@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from validator.clock import Clock
-from validator.config import Config
+from validator.config_folder import Config
 from validator.decide import Decider
 from validator.keyset import KeySet
 from validator.metrics import Metrics

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from validator.config import ConfigError, load_policy_json
+from validator.config_folder import ConfigError, load_policy_json
 from validator.ledger.whatif import what_if
 from validator.policy.dryrun import InvalidEvaluation, explain, parse_evaluation
 from validator.policy.engine import PolicyEngine

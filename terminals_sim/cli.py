@@ -26,13 +26,13 @@ import aiohttp
 from terminals_sim.cityconf import ConfigProblem, load_city_config
 from terminals_sim.demo import DemoOptions, run_demo
 from terminals_sim.keyset import KeySetProblem, load_sim_keys
-from terminals_sim.loader import LoadError, register, write_exports
-from terminals_sim.loadtest import LoadOptions, run_load
+from terminals_sim.load_command import LoadOptions, run_load
 from terminals_sim.netguard import NotLoopback, require_loopback
 from terminals_sim.offline_drill import DrillOptions
 from terminals_sim.offline_scenes import final_line, run_drill
 from terminals_sim.offline_spells import SpellPlan
 from terminals_sim.population import Population
+from terminals_sim.registration import LoadError, register, write_exports
 from terminals_sim.rehearsal import rehearse
 from terminals_sim.scenarios import ALL, run_scenarios
 from terminals_sim.traffic import MODES

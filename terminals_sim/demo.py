@@ -32,8 +32,6 @@ from terminals_sim.cityconf import load_city_config
 from terminals_sim.crowd import Crowd
 from terminals_sim.footfall import Footfall
 from terminals_sim.keyset import SimKeys, load_sim_keys
-from terminals_sim.load import Outcome
-from terminals_sim.loader import LoadError, Registration, register
 from terminals_sim.netguard import require_loopback
 from terminals_sim.offline_spells import (
     OFFLINE,
@@ -42,9 +40,11 @@ from terminals_sim.offline_spells import (
     SpellPlan,
     spell_candidates,
 )
+from terminals_sim.open_loop import Outcome
 from terminals_sim.oracle import Oracle
 from terminals_sim.population import Holder, Population, has_sm2_issuer
 from terminals_sim.qrpool import QrPool
+from terminals_sim.registration import LoadError, Registration, register
 from terminals_sim.rehearsal import BATCH
 from terminals_sim.stats import LatencyHistogram
 from terminals_sim.terminals import Fleet, SimTerminal

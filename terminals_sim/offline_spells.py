@@ -29,7 +29,6 @@ import aiohttp
 
 from terminals_sim.cityconf import CityConfig
 from terminals_sim.keyset import SimKeys
-from terminals_sim.load import Outcome
 from terminals_sim.offline_bundle import (
     BundleRefused,
     OfflineBundle,
@@ -38,6 +37,7 @@ from terminals_sim.offline_bundle import (
 )
 from terminals_sim.offline_terminal import OfflineTerminal
 from terminals_sim.offline_upload import Homecoming, Kept, OfflineTally, Reader, Uploader
+from terminals_sim.open_loop import Outcome
 from terminals_sim.oracle import Oracle
 from terminals_sim.population import Holder
 from terminals_sim.signing import sign_headers

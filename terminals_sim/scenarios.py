@@ -29,11 +29,11 @@ from terminals_sim.checks import Scenario, ScenarioReport, Stage
 from terminals_sim.cityconf import load_city_config
 from terminals_sim.faults import CREDENTIAL_FAULTS
 from terminals_sim.keyset import load_sim_keys
-from terminals_sim.loader import LoadError, register
 from terminals_sim.netguard import require_loopback
 from terminals_sim.normal import NORMAL
 from terminals_sim.oracle import Oracle
 from terminals_sim.population import Population, has_sm2_issuer
+from terminals_sim.registration import LoadError, register
 from terminals_sim.sm2_faults import SM2_FAULTS
 from terminals_sim.terminals import Fleet
 from terminals_sim.wire_faults import WIRE_FAULTS

@@ -1,6 +1,6 @@
 """Figures of a load run: latencies, decisions, errors, mismatches, a per-second timeline.
 
-Every latency is measured from the request's *scheduled* time (see `load.py`), so a
+Every latency is measured from the request's *scheduled* time (see `open_loop.py`), so a
 generator or server that falls behind shows up as latency instead of hiding as a lower
 request rate. Exact percentiles for the report come from all samples; the progress line
 uses a log-bucketed histogram, which is cheap to update and to query every second.

@@ -28,7 +28,7 @@ from terminals_sim.card import Card
 from terminals_sim.cityconf import CityConfig
 from terminals_sim.crowd import Crowd
 from terminals_sim.expect import Expected, describe_mismatch, shape_problems
-from terminals_sim.load import Outcome
+from terminals_sim.open_loop import Outcome
 from terminals_sim.oracle import Oracle
 from terminals_sim.population import Holder
 from terminals_sim.qrpool import QrPool

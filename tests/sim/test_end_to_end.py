@@ -24,7 +24,7 @@ import pytest
 
 from terminals_sim.checks import Stage
 from terminals_sim.demo import DemoOptions, run_demo
-from terminals_sim.loadtest import LoadOptions, run_load
+from terminals_sim.load_command import LoadOptions, run_load
 from terminals_sim.scenarios import run_scenarios
 
 from .conftest import CONFIG_DIR

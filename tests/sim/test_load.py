@@ -6,9 +6,9 @@ import asyncio
 import threading
 import time
 
-from terminals_sim.load import OpenLoop, Outcome
-from terminals_sim.loadtest import terminals_line
+from terminals_sim.load_command import terminals_line
 from terminals_sim.metronome import THREAD_NAME
+from terminals_sim.open_loop import OpenLoop, Outcome
 from terminals_sim.stats import LatencyHistogram, percentile
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from terminals_sim.cityconf import CityConfig
 from terminals_sim.keyset import SimKeys, holder_ref
-from terminals_sim.loader import blocks_of, registry_lines, write_exports
 from terminals_sim.population import Holder, Population, age_on
+from terminals_sim.registration import blocks_of, registry_lines, write_exports
 
 TODAY = dt.date(2026, 12, 2)
 NOW = int(dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp())

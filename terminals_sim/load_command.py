@@ -31,12 +31,12 @@ import aiohttp
 
 from terminals_sim.cityconf import load_city_config
 from terminals_sim.keyset import load_sim_keys
-from terminals_sim.load import OpenLoop
-from terminals_sim.loader import register
 from terminals_sim.netguard import require_loopback
+from terminals_sim.open_loop import OpenLoop
 from terminals_sim.oracle import Oracle
 from terminals_sim.population import Population
 from terminals_sim.qrpool import QrPool, estimate_build_s
+from terminals_sim.registration import register
 from terminals_sim.report import build_report, render_text, write_report
 from terminals_sim.stats import RunStats
 from terminals_sim.terminals import Fleet

@@ -35,7 +35,7 @@ from bench import creds
 from bench.gcwalk import gc_rows, sm2_rows
 from bench.pipeline import pipeline_rows, store_rows
 from validator.credentials import cose, sm2
-from validator.credentials.essc_qr import EsscVerifier, _parse_inner, _parse_outer
+from validator.credentials.essc_qr import EsscVerifier, parse_level1, parse_level2
 from validator.credentials.ssc_card import CardTap, CardVerifier
 from validator.keygen import init_keyset
 from validator.keyset import load_keyset
@@ -104,8 +104,8 @@ def _qr_rows(keys_dir: Path, now: int, issuer_alg: creds.Alg, device_alg: creds.
     """Decode and each signature apart, then the whole verify with and without the cache."""
     trust = load_keyset(keys_dir).trust_list
     qr = creds.qr_codes(keys_dir, 1, now, device_alg=device_alg, issuer_alg=issuer_alg)[0]["qr"]
-    outer = _parse_outer(qr)
-    inner = _parse_inner(outer.inner)
+    outer = parse_level2(qr)
+    inner = parse_level1(outer.inner)
     level1 = cose.sig_structure1(inner.sign1.protected_raw, inner.sign1.payload)
     level2 = cose.sig_structure1(outer.sign1.protected_raw, outer.sign1.payload)
     issuer_key = trust.candidates(inner.kid, inner.alg, now)[0]
@@ -114,7 +114,7 @@ def _qr_rows(keys_dir: Path, now: int, issuer_alg: creds.Alg, device_alg: creds.
     warm.verify(qr, now)
 
     def decode() -> object:
-        return _parse_inner(_parse_outer(qr).inner)
+        return parse_level1(parse_level2(qr).inner)
 
     def level1_signature() -> bool:
         return issuer_key.verify(inner.sign1.signature, level1)

@@ -27,7 +27,8 @@ from validator.lru import Lru
 from validator.reasons import Reason
 from validator.values import value
 
-__all__ = ["PREFIX", "EsscVerifier", "QrScan", "b45decode"]
+__all__ = ["PREFIX", "EsscVerifier", "Level1", "Level2", "QrScan", "b45decode", "parse_level1",
+           "parse_level2"]
 
 PREFIX = "ESSC1:"
 CREDENTIAL_NOT_BEFORE_SKEW_S = 300  # iat may be this far ahead of our clock
@@ -61,7 +62,9 @@ class _Credential(NamedTuple):
     device_alg: Algorithm  # the algorithm the cnf key fits (step 5)
 
 
-class _Outer(NamedTuple):
+class Level2(NamedTuple):
+    """The phone's level-2 COSE_Sign1, parsed (not yet verified)."""
+
     sign1: cose.Sign1
     alg: int
     inner: bytes
@@ -69,7 +72,9 @@ class _Outer(NamedTuple):
     nonce: bytes
 
 
-class _Inner(NamedTuple):
+class Level1(NamedTuple):
+    """The issuer's level-1 credential inside it, parsed (not yet verified)."""
+
     sign1: cose.Sign1
     alg: int
     kid: bytes
@@ -105,11 +110,11 @@ class EsscVerifier:
         decision pipeline always gives it. Without it that one check is skipped.
         """
         t = math.floor(now)
-        outer = _parse_outer(qr)
+        outer = parse_level2(qr)
         credential = self._cached(outer.inner, t)
         inner = None
         if credential is None:
-            inner = _parse_inner(outer.inner)
+            inner = parse_level1(outer.inner)
             credential = inner.credential
         if today is not None and credential.birth_date > today:
             # On every scan, cached or not: the local date moves, the claims do not.
@@ -151,7 +156,7 @@ class EsscVerifier:
             return None  # e.g. that key's window closed: decide afresh (another may share kid)
         return credential
 
-    def _verify_issuer(self, inner: _Inner, inner_raw: bytes, now: int) -> None:
+    def _verify_issuer(self, inner: Level1, inner_raw: bytes, now: int) -> None:
         """Steps 2–3: some candidate key must verify the level-1 signature; remembered."""
         candidates = self._trust.candidates(inner.kid, inner.alg, now)
         if not candidates:
@@ -201,7 +206,7 @@ def _check_validity(credential: _Credential, now: int) -> None:
         raise Rejected(Reason.CREDENTIAL_NOT_YET_VALID, f"issued {credential.iat - now} s ahead")
 
 
-def _check_device_signature(credential: _Credential, outer: _Outer) -> None:
+def _check_device_signature(credential: _Credential, outer: Level2) -> None:
     """Step 5: the level-2 alg must fit the certified key, whose signature must verify."""
     alg = credential.device_alg
     if alg.cose_alg != outer.alg:
@@ -211,7 +216,7 @@ def _check_device_signature(credential: _Credential, outer: _Outer) -> None:
         raise Rejected(Reason.BAD_SIGNATURE, "level 2: device signature")
 
 
-def _parse_outer(qr: str) -> _Outer:
+def parse_level2(qr: str) -> Level2:
     """Prefix, Base45 and the level-2 structure (step 1 for level 2)."""
     if not qr.startswith(PREFIX):
         raise Rejected(Reason.UNSUPPORTED_CREDENTIAL, "no ESSC1: prefix")
@@ -226,10 +231,10 @@ def _parse_outer(qr: str) -> _Outer:
             raise cose.FormatError(f"nonce is {len(nonce)} bytes, expected 8–16")
     except cose.FormatError as exc:
         raise Rejected(Reason.MALFORMED_CREDENTIAL, f"level 2: {exc}") from None
-    return _Outer(sign1, alg, inner, gen_time, nonce)
+    return Level2(sign1, alg, inner, gen_time, nonce)
 
 
-def _parse_inner(inner: bytes) -> _Inner:
+def parse_level1(inner: bytes) -> Level1:
     """Step 1 for level 1: headers and claims."""
     try:
         sign1 = cose.parse_sign1(inner)
@@ -237,7 +242,7 @@ def _parse_inner(inner: bytes) -> _Inner:
         kid = cose.field(sign1.protected, cose.HEADER_KID, bytes, "protected header kid")
         if len(kid) != KID_BYTES:
             raise cose.FormatError(f"kid is {len(kid)} bytes, expected {KID_BYTES}")
-        return _Inner(sign1, alg, kid, _parse_claims(sign1.payload))
+        return Level1(sign1, alg, kid, _parse_claims(sign1.payload))
     except cose.FormatError as exc:
         raise Rejected(Reason.MALFORMED_CREDENTIAL, f"level 1: {exc}") from None
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from bench.creds import CARDS, CardMode
-from bench.procs import PYTHON, ROOT, RedisServer, Validator, cpu_seconds, pinned
+from bench.procs import PYTHON, ROOT, StoreServer, Validator, cpu_seconds, pinned
 
 WRK = "wrk"
 DURATION_S = 10
@@ -34,7 +34,7 @@ PREPARED = {"card": 200_000, "qr": 80_000}
 
 def run_ceiling(validator: Validator, keys: Path, kind: str, load_cpus: str,
                 out: Path, card_mode: CardMode = "fresh",
-                redis: RedisServer | None = None) -> dict[str, Any] | None:
+                redis: StoreServer | None = None) -> dict[str, Any] | None:
     """Saturate the validator with `kind` requests; None when `wrk` is not installed.
     With `redis`, also its CPU per answer and its forks (an AOF rewrite) meanwhile."""
     if shutil.which(WRK) is None:

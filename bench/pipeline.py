@@ -94,7 +94,7 @@ def validation_requests(
 ) -> list[ValidationRequest]:
     """`n` requests of `kind` made at `now`; returning cards: serials from
     `first_serial`, each card's tap number `tap` + 1."""
-    k = KINDS[kind] if isinstance(kind, str) else kind
+    k = (KINDS.get(kind) or Kind(kind)) if isinstance(kind, str) else kind
     terminal = load_config(config_dir).terminals[k.terminal]
     now = int(time.time()) if now is None else now
     scanned = dt.datetime.fromtimestamp(now, dt.UTC)

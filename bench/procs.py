@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import redis
 from redis.backoff import NoBackoff
@@ -187,6 +188,18 @@ class RedisServer(Service):
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"redis-server did not answer on {self.port}; see {self.log}")
+
+
+class StoreServer(Protocol):
+    """What a step reads of the store's servers: one Redis (`RedisServer`) or a cluster
+    (`bench/redis_cluster.py`, `ClusterService`)."""
+
+    @property
+    def url(self) -> str: ...
+
+    def cpu_seconds(self) -> float | None: ...
+
+    def forks(self) -> int | None: ...
 
 
 class Validator(Service):

@@ -199,3 +199,46 @@ def _owns_slots(port: int) -> bool:
     myself = [line for line in command(port, "CLUSTER", "NODES").split(b"\n")
               if b"myself" in line]
     return bool(myself) and len(myself[0].split()) > 8
+
+
+class ClusterService:
+    """`make bench`'s store with `BENCH_STORE=cluster`: a private 3+3 cluster on loopback,
+    with what the benchmark reads of a store server (`bench/procs.py`, `StoreServer`):
+    its URL (`?min_replicas=N` with `min_replicas`), the nodes' CPU time and forks."""
+
+    def __init__(self, workdir: Path, *, min_replicas: int = 0) -> None:
+        import shutil
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.nodes = RedisClusterNodes(shutil.which("redis-server") or "redis-server",
+                                       shutil.which("redis-cli") or "redis-cli", workdir)
+        self.min_replicas = min_replicas
+
+    @property
+    def url(self) -> str:
+        return self.nodes.url + (f"?min_replicas={self.min_replicas}" if self.min_replicas
+                                 else "")
+
+    def start(self) -> None:
+        self.nodes.start()
+
+    def wait_ready(self) -> None:
+        self.nodes.wait_ok()
+
+    def cpu_seconds(self) -> float | None:
+        """Every node's CPU time so far (primaries and replicas: a replica applies every
+        write too)."""
+        from bench.procs import cpu_seconds
+
+        return cpu_seconds([proc.pid for proc in self.nodes._processes.values()])
+
+    def forks(self) -> int | None:
+        total = 0
+        for port in self.nodes.running():
+            for line in command(port, "INFO", "stats").decode().splitlines():
+                if line.startswith("total_forks:"):
+                    total += int(line.split(":")[1])
+        return total
+
+    def stop(self) -> None:
+        self.nodes.stop()

@@ -29,6 +29,14 @@
    validation of an all-SM2 QR beside an ES256 QR's at the highest rate both sustained
    (`sm2_vs_es256`; the target is at most 2×).
 
+`--store cluster` (BENCH_STORE=cluster) runs the same steps against a private Redis
+Cluster, 3 primaries + 3 replicas on loopback (bench/redis_cluster.py), through
+`rediscluster://`; `cluster-wait` adds `?min_replicas=1` (a decision is answered once a
+replica has it). The micro-benchmarks' pipeline rows then run on both one Redis and the
+cluster — CPU per validation, Redis commands (round trips) and Redis CPU per
+validation, side by side — and the steps report the cluster's CPU (every node) per
+validation. The offline benchmarks run on one Redis only.
+
 Every option has an environment twin for `make bench`: BENCH_WORKERS, BENCH_RATES, …
 (`--card-mode`: BENCH_CARD_MODE, or CARD_MODE).
 """
@@ -48,11 +56,25 @@ from bench import machine
 from bench.ceiling import WRK, render_probes, run_ceiling, run_probe
 from bench.ceiling import render as render_ceiling
 from bench.creds import CARD_MODES
-from bench.procs import FRONTS, PYTHON, ROOT, RedisServer, Service, Validator, cpu_list, pinned
+from bench.procs import (
+    FRONTS,
+    PYTHON,
+    ROOT,
+    RedisServer,
+    Service,
+    StoreServer,
+    Validator,
+    cpu_list,
+    pinned,
+)
+from bench.redis_cluster import ClusterService
 from bench.steps import Step, StepOptions, run_step
 from bench.summary import render_steps, render_summary, summarise
 from validator.keygen import init_keyset
 
+STORES = ("redis", "cluster", "cluster-wait")
+# The pipeline rows the cluster is compared on, one Redis beside it (bench/pipeline.py).
+CLUSTER_ROWS = "card,returning card,QR ES256,card at a spot,QR ES256 at a spot"
 SCENARIOS = {"card": "bus-taps", "qr": "bus-qr", "qr-sm2": "bus-qr-sm2"}
 CEILING_KINDS = ("card", "qr")  # bench/wrk_requests.py prepares these
 SM2_TARGET = 2.0  # an all-SM2 QR costs at most 2x an ES256 QR per core
@@ -115,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ceiling-pause-s", type=float,
                    default=float(_env("CEILING_PAUSE_S", str(CEILING_PAUSE_S))),
                    help="idle seconds between the last step and the ceiling")
+    p.add_argument("--store", default=_env("STORE", "redis"), choices=STORES,
+                   help="redis (one Redis), cluster (a private 3+3 Redis Cluster), "
+                        "cluster-wait (the cluster with ?min_replicas=1)")
     p.add_argument("--skip-micro", action="store_true", default=bool(_env("SKIP_MICRO", "")))
     p.add_argument("--out", type=Path, default=Path(_env("OUT", str(ROOT / "bench-results"))))
     return p
@@ -126,6 +151,8 @@ def _options(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = {k.strip() for k in args.kinds.split(",") if k.strip()} - set(SCENARIOS)
     if unknown:
         p.error(f"kinds {', '.join(sorted(unknown))}: each one of {', '.join(SCENARIOS)}")
+    if args.store not in STORES:  # argparse leaves defaults (the environment) be
+        p.error(f"store {args.store!r}: one of {', '.join(STORES)}")
     if args.card_mode not in CARD_MODES:  # argparse leaves defaults (the environment) be
         p.error(f"card mode {args.card_mode!r}: one of {', '.join(CARD_MODES)}")
     if args.card_mode != "fresh" and args.generator != "lean":
@@ -133,7 +160,39 @@ def _options(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _ramp(validator: Validator, redis: RedisServer, opts: StepOptions, kind: str,
+def _cluster_rows(cpus: str | None, keys: Path, urls: dict[str, str], out: Path
+                  ) -> list[dict[str, Any]]:
+    """The pipeline rows on one Redis and on the cluster, alternately, best of two runs
+    each (a shared machine), on the validator's core."""
+    rows: dict[str, dict[str, Any]] = {}
+    for run in range(2):
+        for label, url in urls.items():
+            log = out / f"pipeline-{label}-{run}.log"
+            bench = Service(pinned(cpus, [PYTHON, "-m", "bench.pipeline", "--keys", str(keys),
+                                          "--store", url, "--kinds", CLUSTER_ROWS]), log)
+            bench.start()
+            assert bench.proc is not None
+            bench.proc.wait()
+            for line in log.read_text().splitlines():
+                if "client CPU" not in line:
+                    continue
+                name, _, rest = line.partition(")")
+                us = float(rest.split()[0])
+                key = name + ")"
+                if key not in rows or us < rows[key]["us"]:
+                    rows[key] = {"name": key, "us": us, "line": line.strip()}
+    for row in rows.values():
+        print(row["line"], flush=True)
+    return list(rows.values())
+
+
+def _store(kind: str, out: Path, cpus: str | None) -> RedisServer | ClusterService:
+    if kind == "redis":
+        return RedisServer(out / "redis", cpus)
+    return ClusterService(out / "cluster", min_replicas=1 if kind == "cluster-wait" else 0)
+
+
+def _ramp(validator: Validator, redis: StoreServer, opts: StepOptions, kind: str,
           rates: list[float], p99_ms: float, out: Path) -> list[Step]:
     scenario, seed = SCENARIOS[kind], 1000 * (list(SCENARIOS).index(kind) + 1)
     steps: list[Step] = []
@@ -183,9 +242,16 @@ def main() -> int:
 
     redis = RedisServer(out / "redis", args.load_cpus)
     redis.start()
-    services: list[Service] = [redis]
+    services: list[RedisServer | ClusterService | Service] = [redis]
+    store: RedisServer | ClusterService = redis
     try:
         redis.wait_ready()
+        if args.store != "redis":
+            store = _store(args.store, out, args.load_cpus)
+            services.append(store)
+            store.start()
+            store.wait_ready()
+            print(f"store: {args.store}, {store.url}", flush=True)
         if not args.skip_micro:  # on the validator's core, before the load begins
             micro = Service(pinned(args.server_cpus, [
                 PYTHON, "-m", "bench.micro", "--keys", str(keys), "--out", str(out / "micro.json"),
@@ -196,7 +262,10 @@ def main() -> int:
             print((out / "micro.log").read_text(), flush=True)
             doc["micro"] = json.loads((out / "micro.json").read_text())
             doc["offline"] = _offline(args.server_cpus, redis, out)
-        validator = Validator(keys=keys, config=config, store_url=redis.url,
+        if store is not redis and not args.skip_micro:
+            doc["store_rows"] = _cluster_rows(args.server_cpus, keys, {
+                "redis": f"redis://127.0.0.1:{redis.port}/13", args.store: store.url}, out)
+        validator = Validator(keys=keys, config=config, store_url=store.url,
                               workers=args.workers, loop=args.loop, cpus=args.server_cpus,
                               log=out / "validator.log", front=args.front)
         validator.start()
@@ -209,7 +278,7 @@ def main() -> int:
                            server_cpus=tuple(sorted(cpu_list(args.server_cpus))),
                            generator=args.generator, card_mode=args.card_mode)
         for kind in kinds:
-            steps = _ramp(validator, redis, opts, kind, rates, args.p99_ms, out / "steps")
+            steps = _ramp(validator, store, opts, kind, rates, args.p99_ms, out / "steps")
             cores = len(opts.server_cpus)
             doc["steps"] += [{**s.as_dict(cores), "verdict": s.verdict(args.p99_ms)}
                              for s in steps]
@@ -223,7 +292,7 @@ def main() -> int:
             print("\n" + render_comparison(comparison), flush=True)
         ceilings = [c for kind in kinds if kind in CEILING_KINDS and (c := run_ceiling(
             validator, keys, kind, args.load_cpus, out, card_mode=args.card_mode,
-            redis=redis))]
+            redis=store))]
         doc["ceiling"] = ceilings
         print(render_ceiling(ceilings) if ceilings else "\n(wrk not installed: no ceiling)")
         probes += [p for p in [run_probe(validator, args.load_cpus, out, "after")] if p]

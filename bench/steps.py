@@ -26,7 +26,7 @@ from bench.creds import CardMode
 from bench.procs import (
     PYTHON,
     ROOT,
-    RedisServer,
+    StoreServer,
     Validator,
     cpu_seconds,
     pinned,
@@ -196,7 +196,7 @@ def generator_argv(validator: Validator, opts: StepOptions, scenario: str, rate:
 
 def run_step(validator: Validator, opts: StepOptions, scenario: str, rate: float, *,
              seed: int, out_dir: Path, label: str = "ramp",
-             redis: RedisServer | None = None) -> Step:
+             redis: StoreServer | None = None) -> Step:
     """Run one step and measure it; raises RuntimeError if the runner could not start.
     With `redis`, also its CPU and forks over the loop."""
     argv = generator_argv(validator, opts, scenario, rate, seed=seed, out_dir=out_dir)

@@ -82,6 +82,9 @@ def _body(req: ValidationRequest) -> bytes:
                          "credential": credential})
 
 
+PIPELINE_KIND = {"qr": "QR ES256"}
+
+
 def stages(kind: str, n: int, keys_dir: Path) -> list[Stage]:
     """The steps in the order a validation takes them, each over `n` fresh inputs."""
     keyset, engine = load_keyset(keys_dir), load_config(CONFIG).engine
@@ -91,7 +94,8 @@ def stages(kind: str, n: int, keys_dir: Path) -> list[Stage]:
                        store=store, clock=SystemClock())
 
     d = decider(_NullStore())
-    reqs = validation_requests(keys_dir, CONFIG, kind, n)
+    # `--kind qr` is an ES256 device's QR, the pipeline's "QR ES256" rows.
+    reqs = validation_requests(keys_dir, CONFIG, PIPELINE_KIND.get(kind, kind), n)
     bodies = [_body(r) for r in reqs]
     now = time.time()
     local_now = engine.local_from_unix(now)

@@ -18,131 +18,39 @@ import random
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from terminals_sim.signing import sign_headers
 from tests.conftest import RedisServer
 from tests.web.harness import Service, age_birth, request_id
+from tests.web.raw_http import (
+    GATE,
+    PATH,
+    assert_closed,
+    assert_silent,
+    connect,
+    raw_request,
+    read_response,
+    signed_headers,
+    signed_post,
+    validation_body,
+)
 from validator.ledger.record import LedgerRecord
 from validator.state.redis import RedisStore
 from validator.web.appkeys import TERMINAL_FRONT
 from validator.web.terminal import front as front_module
 from validator.web.terminal.front import MAX_HEAD_BYTES, ConnectionLimits, TerminalFront
 
-GATE = "T-GATE-S03-01"
 BUS = "T-BUS-K1-001"
-PATH = "/v1/validations"
 TODAY = dt.date(2026, 12, 2)  # the local date of the service's FixedClock
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 lean = pytest.mark.parametrize("front", ["lean"])
 memory = pytest.mark.parametrize("service", ["memory"], indirect=True)
 redis = pytest.mark.parametrize("service", ["redis"], indirect=True)
-
-
-# --- requests ------------------------------------------------------------------------
-
-
-def _body(service: Service, rid: str | None = None, **override: object) -> bytes:
-    """A well-formed validation: a QR of an unsupported scheme, a quick 200 deny."""
-    doc: dict[str, object] = {"request_id": rid or request_id(),
-                              "scanned_at": service.scanned_at(),
-                              "credential": {"type": "essc_qr", "qr": "HC1:6BFOXN"}}
-    doc.update(override)
-    return json.dumps(doc).encode()
-
-
-def _signed(service: Service, body: bytes, terminal: str = GATE) -> dict[str, str]:
-    return sign_headers(terminal, service.secrets.get(terminal, b"\1" * 32), "POST", PATH,
-                        body, int(service.clock.now()))
-
-
-def _raw(method: str, path: str, headers: dict[str, str | bytes] | None = None,
-         body: bytes = b"", *, version: str = "1.1", length: bool = True) -> bytes:
-    """One request's bytes; `Content-Length` is added for the body unless `length` is off."""
-    lines = [f"{method} {path} HTTP/{version}".encode(), b"Host: 127.0.0.1"]
-    for name, value in (headers or {}).items():
-        lines.append(name.encode() + b": " + (value if isinstance(value, bytes) else
-                                               value.encode()))
-    if length and (body or method == "POST"):
-        lines.append(b"Content-Length: %d" % len(body))
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
-
-
-def _post(service: Service, body: bytes, **extra: str | bytes) -> bytes:
-    """A signed `POST /v1/validations` with `body` (and any extra headers)."""
-    return _raw("POST", PATH, {**_signed(service, body), **extra}, body)
-
-
-# --- responses -----------------------------------------------------------------------
-
-
-@dataclass
-class Response:
-    status: int
-    headers: dict[str, str]  # names in lower case
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-async def _read(reader: asyncio.StreamReader, *, head_only: bool = False,
-                within: float = 5.0) -> Response:
-    """One response: status line, headers and the `Content-Length` bytes of body (none
-    for a 1xx or when `head_only`, the answer to a HEAD)."""
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), within)
-    status_line, *lines = head[:-4].decode("latin-1").split("\r\n")
-    version, status, _ = status_line.split(" ", 2)
-    assert version == "HTTP/1.1", status_line
-    headers: dict[str, str] = {}
-    for line in lines:
-        name, value = line.split(":", 1)
-        assert name.lower() not in headers, f"{name} twice in {head!r}"
-        headers[name.lower()] = value.strip()
-    body = b""
-    if int(status) >= 200 and not head_only:
-        body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])),
-                                      within)
-    return Response(int(status), headers, body)
-
-
-async def _closed(reader: asyncio.StreamReader, within: float = 3.0) -> None:
-    """The server closes the connection (EOF or a reset) and sent nothing more."""
-    try:
-        rest = await asyncio.wait_for(reader.read(), within)
-    except ConnectionResetError:
-        return
-    assert rest == b"", rest
-
-
-async def _silent(reader: asyncio.StreamReader, wait_s: float = 0.2) -> None:
-    """Nothing arrives for `wait_s`, and the connection is still open."""
-    try:
-        data = await asyncio.wait_for(reader.read(1), wait_s)
-    except TimeoutError:
-        return
-    pytest.fail(f"expected an open, silent connection; read {data!r}")
-
-
-def _port(url: str) -> int:
-    return int(url.rsplit(":", 1)[1])
-
-
-@contextlib.asynccontextmanager
-async def _connect(url: str) -> AsyncIterator[tuple[asyncio.StreamReader,
-                                                    asyncio.StreamWriter]]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", _port(url))
-    try:
-        yield reader, writer
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
 
 
 async def _until(predicate: Callable[[], bool], within: float = 3.0) -> None:
@@ -165,26 +73,27 @@ async def test_pipelined_requests_are_answered_in_order(service: Service) -> Non
     # The first is the slowest to decide (a real e-card, signature checks and a commit).
     holder = service.holder(age_birth(30))
     rids = [request_id() for _ in range(3)]
-    bodies = [_body(service, rids[0], credential=holder.qr(service.clock.now())),
-              _body(service, rids[1]), _body(service, rids[2])]
-    async with _connect(service.terminal_url) as (reader, writer):
-        writer.write(b"".join(_post(service, body) for body in bodies))
-        answers = [await _read(reader) for _ in bodies]
+    bodies = [validation_body(service, rids[0], credential=holder.qr(service.clock.now())),
+              validation_body(service, rids[1]), validation_body(service, rids[2])]
+    async with connect(service.terminal_url) as (reader, writer):
+        writer.write(b"".join(signed_post(service, body) for body in bodies))
+        answers = [await read_response(reader) for _ in bodies]
         assert [a.status for a in answers] == [200, 200, 200]
         assert [a.json()["request_id"] for a in answers] == rids
         assert answers[0].json()["decision"] == "accept"
         assert all("connection" not in a.headers for a in answers)
-        await _silent(reader)  # still open, nothing more
+        await assert_silent(reader)  # still open, nothing more
 
 
 @lean
 @memory
 async def test_pipelined_error_in_the_middle_keeps_the_order(service: Service) -> None:
     first, last = request_id(), request_id()
-    async with _connect(service.terminal_url) as (reader, writer):
-        writer.write(_post(service, _body(service, first)) + _raw("GET", "/nope")
-                     + _post(service, _body(service, last)))
-        answers = [await _read(reader) for _ in range(3)]
+    async with connect(service.terminal_url) as (reader, writer):
+        writer.write(signed_post(service, validation_body(service, first))
+                     + raw_request("GET", "/nope")
+                     + signed_post(service, validation_body(service, last)))
+        answers = [await read_response(reader) for _ in range(3)]
     assert [a.status for a in answers] == [200, 404, 200]
     assert answers[0].json()["request_id"] == first
     assert answers[1].json() == {"error": "not_found", "detail": "Not Found"}
@@ -208,12 +117,12 @@ async def test_a_long_pipeline_pauses_reading_and_is_answered_in_order(
 
     monkeypatch.setattr(front_module._Connection, "_pause", recording)
     rids = [request_id() for _ in range(30)]
-    async with _connect(service.terminal_url) as (reader, writer):
-        writer.write(b"".join(_post(service, _body(service, rid)) for rid in rids))
-        answers = [await _read(reader) for _ in rids]
+    async with connect(service.terminal_url) as (reader, writer):
+        writer.write(b"".join(signed_post(service, validation_body(service, rid)) for rid in rids))
+        answers = [await read_response(reader) for _ in rids]
         assert [a.json()["request_id"] for a in answers] == rids
         assert {a.status for a in answers} == {200}
-        await _silent(reader)
+        await assert_silent(reader)
     assert ("queue", True) in pauses and pauses[-1] == ("queue", False), pauses
 
 
@@ -221,15 +130,15 @@ async def test_a_long_pipeline_pauses_reading_and_is_answered_in_order(
 
 
 def _big_header() -> bytes:
-    return _raw("POST", PATH, {"X-Padding": "a" * (MAX_HEAD_BYTES + 1024)})
+    return raw_request("POST", PATH, {"X-Padding": "a" * (MAX_HEAD_BYTES + 1024)})
 
 
 def _many_headers() -> bytes:
-    return _raw("POST", PATH, {f"X-Pad-{i}": "b" * 60 for i in range(400)})
+    return raw_request("POST", PATH, {f"X-Pad-{i}": "b" * 60 for i in range(400)})
 
 
 def _long_url() -> bytes:
-    return _raw("GET", "/v1/validations?" + "c" * (MAX_HEAD_BYTES + 1024))
+    return raw_request("GET", "/v1/validations?" + "c" * (MAX_HEAD_BYTES + 1024))
 
 
 def _endless_header() -> bytes:  # the head never ends: counted as it arrives
@@ -243,25 +152,25 @@ def _endless_header() -> bytes:  # the head never ends: counted as it arrives
 async def test_head_over_the_limit_is_431_then_close(
     service: Service, request_bytes: Callable[[], bytes]
 ) -> None:
-    async with _connect(service.terminal_url) as (reader, writer):
+    async with connect(service.terminal_url) as (reader, writer):
         writer.write(request_bytes())
-        answer = await _read(reader)
+        answer = await read_response(reader)
         assert answer.status == 431
         assert answer.json()["error"] == "headers_too_large"
         assert answer.headers["connection"] == "close"
-        await _closed(reader)
+        await assert_closed(reader)
 
 
 @lean
 @memory
 async def test_content_length_over_the_limit_is_413_before_the_body(service: Service) -> None:
-    async with _connect(service.terminal_url) as (reader, writer):
-        writer.write(_raw("POST", PATH, {"X-Terminal-Id": GATE, "Content-Length": "20000"},
+    async with connect(service.terminal_url) as (reader, writer):
+        writer.write(raw_request("POST", PATH, {"X-Terminal-Id": GATE, "Content-Length": "20000"},
                           length=False))  # and no body: the answer must not wait for it
-        answer = await _read(reader, within=1.0)
+        answer = await read_response(reader, within=1.0)
         assert (answer.status, answer.json()["error"]) == (413, "payload_too_large")
         assert answer.headers["connection"] == "close"
-        await _closed(reader)
+        await assert_closed(reader)
 
 
 @lean
@@ -269,24 +178,24 @@ async def test_content_length_over_the_limit_is_413_before_the_body(service: Ser
 async def test_chunked_body_over_the_limit_is_413_then_close(service: Service) -> None:
     size = 16 * 1024 + 1
     chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (size, b" " * size)
-    async with _connect(service.terminal_url) as (reader, writer):
-        writer.write(_raw("POST", PATH, {"Transfer-Encoding": "chunked"}, length=False)
+    async with connect(service.terminal_url) as (reader, writer):
+        writer.write(raw_request("POST", PATH, {"Transfer-Encoding": "chunked"}, length=False)
                      + chunked)
-        answer = await _read(reader)
+        answer = await read_response(reader)
         assert (answer.status, answer.json()["error"]) == (413, "payload_too_large")
         assert answer.headers["connection"] == "close"
-        await _closed(reader)
+        await assert_closed(reader)
 
 
 @lean
 @memory
 async def test_garbage_is_400_then_close(service: Service) -> None:
-    async with _connect(service.terminal_url) as (reader, writer):
+    async with connect(service.terminal_url) as (reader, writer):
         writer.write(b"NOT HTTP\r\n\r\n")
-        answer = await _read(reader)
+        answer = await read_response(reader)
         assert (answer.status, answer.json()["error"]) == (400, "invalid_request")
         assert answer.headers["connection"] == "close"
-        await _closed(reader)
+        await assert_closed(reader)
 
 
 @lean
@@ -296,23 +205,23 @@ async def test_a_target_that_is_no_url_is_400_and_the_connection_lives(
     service: Service, target: str
 ) -> None:
     """llhttp passes these request targets; the URL parser does not."""
-    async with _connect(service.terminal_url) as (reader, writer):
-        writer.write(_raw("POST", target, body=b"{}") + _raw("GET", "/nope"))
-        answer = await _read(reader)
+    async with connect(service.terminal_url) as (reader, writer):
+        writer.write(raw_request("POST", target, body=b"{}") + raw_request("GET", "/nope"))
+        answer = await read_response(reader)
         assert (answer.status, answer.json()) == (400, {
             "error": "invalid_request", "detail": "malformed request target"})
-        assert (await _read(reader)).status == 404
+        assert (await read_response(reader)).status == 404
 
 
 @lean
 @memory
 async def test_the_fronts_own_errors_are_counted_like_the_apis(service: Service) -> None:
-    for request in (b"NOT HTTP\r\n\r\n", _raw("GET", "/nope"), _raw("GET", PATH),
-                    _raw("POST", "http://h:99999/x", body=b"{}"), _big_header(),
-                    _raw("POST", PATH, {"Content-Length": "20000"}, length=False)):
-        async with _connect(service.terminal_url) as (reader, writer):
+    for request in (b"NOT HTTP\r\n\r\n", raw_request("GET", "/nope"), raw_request("GET", PATH),
+                    raw_request("POST", "http://h:99999/x", body=b"{}"), _big_header(),
+                    raw_request("POST", PATH, {"Content-Length": "20000"}, length=False)):
+        async with connect(service.terminal_url) as (reader, writer):
             writer.write(request)
-            await _read(reader)
+            await read_response(reader)
     async with service.session.get(service.url + "/metrics") as resp:
         text = await resp.text()
     for status, error, count in (("400", "invalid_request", 2), ("404", "not_found", 1),
@@ -346,27 +255,28 @@ async def test_aiohttps_own_errors_are_counted_on_the_main_port(service: Service
 @memory
 async def test_100_continue_comes_before_the_body_is_sent(service: Service) -> None:
     rid = request_id()
-    body = _body(service, rid)
-    request = _post(service, body, Expect="100-continue")
+    body = validation_body(service, rid)
+    request = signed_post(service, body, Expect="100-continue")
     head = request[:-len(body)]
-    async with _connect(service.terminal_url) as (reader, writer):
+    async with connect(service.terminal_url) as (reader, writer):
         writer.write(head)
         interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2.0)
         assert interim == CONTINUE
         writer.write(body)
-        answer = await _read(reader)
+        answer = await read_response(reader)
     assert (answer.status, answer.json()["request_id"]) == (200, rid)
 
 
 @lean
 @memory
 async def test_100_continue_is_not_sent_for_a_body_too_large(service: Service) -> None:
-    async with _connect(service.terminal_url) as (reader, writer):
-        writer.write(_raw("POST", PATH, {"Expect": "100-continue", "Content-Length": "20000"},
-                          length=False))
-        answer = await _read(reader)  # a 100 here would fail: it is not the 413
+    async with connect(service.terminal_url) as (reader, writer):
+        writer.write(raw_request("POST", PATH,
+                                 {"Expect": "100-continue", "Content-Length": "20000"},
+                                 length=False))
+        answer = await read_response(reader)  # a 100 here would fail: it is not the 413
         assert (answer.status, answer.json()["error"]) == (413, "payload_too_large")
-        await _closed(reader)
+        await assert_closed(reader)
 
 
 @lean
@@ -375,16 +285,16 @@ async def test_100_continue_behind_a_pipelined_request_comes_in_its_turn(
     service: Service
 ) -> None:
     first, second = request_id(), request_id()
-    body = _body(service, second)
-    waiting = _post(service, body, Expect="100-continue")[:-len(body)]
-    async with _connect(service.terminal_url) as (reader, writer):
-        writer.write(_post(service, _body(service, first)) + waiting)
-        answer = await _read(reader)
+    body = validation_body(service, second)
+    waiting = signed_post(service, body, Expect="100-continue")[:-len(body)]
+    async with connect(service.terminal_url) as (reader, writer):
+        writer.write(signed_post(service, validation_body(service, first)) + waiting)
+        answer = await read_response(reader)
         assert (answer.status, answer.json()["request_id"]) == (200, first)
         interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 1.0)
         assert interim == CONTINUE
         writer.write(body)
-        answer = await _read(reader)
+        answer = await read_response(reader)
     assert (answer.status, answer.json()["request_id"]) == (200, second)
 
 
@@ -399,52 +309,54 @@ async def test_a_request_that_asks_for_close_is_answered_then_closed(
     service: Service, version: str, connection: str | None
 ) -> None:
     rid = request_id()
-    body = _body(service, rid)
-    headers: dict[str, str | bytes] = {**_signed(service, body)}
+    body = validation_body(service, rid)
+    headers: dict[str, str | bytes] = {**signed_headers(service, body)}
     if connection:
         headers["Connection"] = connection
-    async with _connect(service.terminal_url) as (reader, writer):
-        writer.write(_raw("POST", PATH, headers, body, version=version))
-        answer = await _read(reader)
+    async with connect(service.terminal_url) as (reader, writer):
+        writer.write(raw_request("POST", PATH, headers, body, version=version))
+        answer = await read_response(reader)
         assert (answer.status, answer.json()["request_id"]) == (200, rid)
         assert answer.headers["connection"] == "close"
-        await _closed(reader)
+        await assert_closed(reader)
 
 
 @lean
 @memory
 async def test_http10_keep_alive_is_kept(service: Service) -> None:
     rids = [request_id(), request_id()]
-    async with _connect(service.terminal_url) as (reader, writer):
+    async with connect(service.terminal_url) as (reader, writer):
         for rid in rids:
-            body = _body(service, rid)
-            writer.write(_raw("POST", PATH, {**_signed(service, body),
+            body = validation_body(service, rid)
+            writer.write(raw_request("POST", PATH, {**signed_headers(service, body),
                                              "Connection": "keep-alive"}, body, version="1.0"))
-            answer = await _read(reader)
+            answer = await read_response(reader)
             assert (answer.status, answer.json()["request_id"]) == (200, rid)
             assert answer.headers["connection"] == "keep-alive"
-        await _silent(reader)
+        await assert_silent(reader)
 
 
 @lean
 @memory
 async def test_every_answer_has_a_date_and_its_exact_length(service: Service) -> None:
-    bad_signature = _body(service)
+    bad_signature = validation_body(service)
     requests = [
-        _post(service, _body(service)),  # 200
-        _raw("GET", "/nope"),  # 404
-        _raw("GET", PATH),  # 405
-        _raw("POST", PATH, {**_signed(service, bad_signature), "X-Signature": "00" * 32},
-             bad_signature),  # 401
-        _post(service, b"not json"),  # 400
-        _raw("POST", PATH, {**_signed(service, b"[1]"), "Connection": "close"}, b"[1]"),
+        signed_post(service, validation_body(service)),  # 200
+        raw_request("GET", "/nope"),  # 404
+        raw_request("GET", PATH),  # 405
+        raw_request("POST", PATH,
+                    {**signed_headers(service, bad_signature), "X-Signature": "00" * 32},
+                    bad_signature),  # 401
+        signed_post(service, b"not json"),  # 400
+        raw_request("POST", PATH, {**signed_headers(service, b"[1]"), "Connection": "close"},
+                    b"[1]"),
     ]
-    async with _connect(service.terminal_url) as (reader, writer):
+    async with connect(service.terminal_url) as (reader, writer):
         writer.write(b"".join(requests))
         # Each body is read by its Content-Length: one byte too many or too few and the
         # next status line, the JSON or the final EOF check fails.
-        answers = [await _read(reader) for _ in requests]
-        await _closed(reader)
+        answers = [await read_response(reader) for _ in requests]
+        await assert_closed(reader)
     assert [a.status for a in answers] == [200, 404, 405, 401, 400, 400]
     for answer in answers:
         assert isinstance(answer.json(), dict)
@@ -458,14 +370,15 @@ async def test_every_answer_has_a_date_and_its_exact_length(service: Service) ->
 @memory
 async def test_head_is_405_with_allow_and_no_body(service: Service) -> None:
     rid = request_id()
-    async with _connect(service.terminal_url) as (reader, writer):
+    async with connect(service.terminal_url) as (reader, writer):
         # A body after the HEAD answer's head would be read as the next status line.
-        writer.write(_raw("HEAD", PATH) + _post(service, _body(service, rid)))
-        head = await _read(reader, head_only=True)
+        writer.write(raw_request("HEAD", PATH)
+                     + signed_post(service, validation_body(service, rid)))
+        head = await read_response(reader, head_only=True)
         assert head.status == 405
         assert head.headers["allow"] == "POST"
         assert int(head.headers["content-length"]) > 0  # what a GET would have had
-        answer = await _read(reader)
+        answer = await read_response(reader)
     assert (answer.status, answer.json()["request_id"]) == (200, rid)
 
 
@@ -483,11 +396,11 @@ quick_timeouts = pytest.mark.parametrize("connection_limits", [ConnectionLimits(
 @memory
 @quick_timeouts
 async def test_idle_keep_alive_connection_is_closed(service: Service) -> None:
-    async with _connect(service.terminal_url) as (reader, writer):
-        writer.write(_post(service, _body(service)))
-        assert (await _read(reader)).status == 200
+    async with connect(service.terminal_url) as (reader, writer):
+        writer.write(signed_post(service, validation_body(service)))
+        assert (await read_response(reader)).status == 200
         answered = time.monotonic()
-        await _closed(reader, within=2.0)
+        await assert_closed(reader, within=2.0)
         assert time.monotonic() - answered >= QUICK_S  # idle for the timeout, not less
     await _until(lambda: not _front(service).connections)
 
@@ -500,10 +413,10 @@ async def test_idle_keep_alive_connection_is_closed(service: Service) -> None:
 ])
 @quick_timeouts
 async def test_request_not_whole_in_time_is_closed(service: Service, partial: bytes) -> None:
-    async with _connect(service.terminal_url) as (reader, writer):
+    async with connect(service.terminal_url) as (reader, writer):
         writer.write(partial)
         started = time.monotonic()
-        await _closed(reader, within=2.0)
+        await assert_closed(reader, within=2.0)
         assert time.monotonic() - started >= QUICK_S * 0.9
 
 
@@ -518,32 +431,32 @@ async def test_close_finishes_the_request_in_flight(
     front = _front(service)
     holder = service.holder(age_birth(72))
     # The front has served before: a connection came and went.
-    async with _connect(service.terminal_url) as (reader, writer):
-        writer.write(_post(service, _body(service), Connection="close"))
-        assert (await _read(reader)).status == 200
-        await _closed(reader)
+    async with connect(service.terminal_url) as (reader, writer):
+        writer.write(signed_post(service, validation_body(service), Connection="close"))
+        assert (await read_response(reader)).status == 200
+        await assert_closed(reader)
     await _until(lambda: not front.connections)
     rid = request_id()
-    body = _body(service, rid,
+    body = validation_body(service, rid,
                  credential=holder.card.tap(BUS, int(service.clock.now()), "0A1B2C3D"))
-    async with _connect(service.terminal_url) as (idle, idle_writer), \
-            _connect(service.terminal_url) as (reader, writer):
-        idle_writer.write(_post(service, _body(service)))
-        assert (await _read(idle)).status == 200
+    async with connect(service.terminal_url) as (idle, idle_writer), \
+            connect(service.terminal_url) as (reader, writer):
+        idle_writer.write(signed_post(service, validation_body(service)))
+        assert (await read_response(idle)).status == 200
         with redis_server.paused():
-            writer.write(_raw("POST", PATH, {**_signed(service, body, BUS)}, body))
+            writer.write(raw_request("POST", PATH, {**signed_headers(service, body, BUS)}, body))
             await _until(lambda: any(not c._idle() for c in front.connections))
             closing = asyncio.create_task(front.close(grace_s=5))
-            await _closed(idle, within=1.0)  # the idle one goes at once
+            await assert_closed(idle, within=1.0)  # the idle one goes at once
             with pytest.raises(ConnectionRefusedError):
                 await asyncio.open_connection("127.0.0.1", front.port)
             assert not closing.done()
         # Redis answered well within the store's 1 s timeout: a decision, not a 503.
-        answer = await _read(reader)
+        answer = await read_response(reader)
         assert (answer.status, answer.json()["request_id"]) == (200, rid)
         assert (answer.json()["decision"], answer.json()["reason"]) == ("accept", "ok")
         assert answer.headers["connection"] == "close"
-        await _closed(reader)
+        await assert_closed(reader)
     await asyncio.wait_for(closing, 2.0)
     assert not front.connections
 
@@ -552,16 +465,16 @@ async def test_close_finishes_the_request_in_flight(
 @memory
 async def test_close_closes_idle_connections_at_once(service: Service) -> None:
     front = _front(service)
-    async with _connect(service.terminal_url) as (used, writer), \
-            _connect(service.terminal_url) as (silent, _):
-        writer.write(_post(service, _body(service)))
-        assert (await _read(used)).status == 200
+    async with connect(service.terminal_url) as (used, writer), \
+            connect(service.terminal_url) as (silent, _):
+        writer.write(signed_post(service, validation_body(service)))
+        assert (await read_response(used)).status == 200
         await _until(lambda: len(front.connections) == 2)
         started = time.monotonic()
         await asyncio.wait_for(front.close(grace_s=5), 2.0)
         assert time.monotonic() - started < 1.0  # not the grace period
-        await _closed(used)
-        await _closed(silent)
+        await assert_closed(used)
+        await assert_closed(silent)
 
 
 # --- a peer that goes away -----------------------------------------------------------
@@ -575,13 +488,13 @@ async def test_peer_gone_mid_validation_still_gets_counted_once(
     front = _front(service)
     holder = service.holder(age_birth(72))
     rid = request_id()
-    body = _body(service, rid, credential=holder.qr(service.clock.now()))
+    body = validation_body(service, rid, credential=holder.qr(service.clock.now()))
     # With Redis the validation is held until the peer is surely gone (connection_lost).
     frozen = redis_server.paused() if isinstance(service.store, RedisStore) else \
         contextlib.nullcontext()
     with frozen:
-        async with _connect(service.terminal_url) as (_, writer):
-            writer.write(_post(service, body))
+        async with connect(service.terminal_url) as (_, writer):
+            writer.write(signed_post(service, body))
             await _until(lambda: bool(front.connections))
             sock = writer.get_extra_info("socket")  # closed unread, with a reset:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -592,9 +505,9 @@ async def test_peer_gone_mid_validation_still_gets_counted_once(
     assert (record.request_id, record.decision) == (rid, "accept")
 
     service.clock.advance(5)  # the terminal's retry, re-signed
-    async with _connect(service.terminal_url) as (reader, writer):
-        writer.write(_post(service, body))
-        answer = await _read(reader)
+    async with connect(service.terminal_url) as (reader, writer):
+        writer.write(signed_post(service, body))
+        answer = await read_response(reader)
     assert (answer.status, answer.json()["request_id"]) == (200, rid)
     assert answer.json()["txn_id"] == record.txn_id  # the recorded answer
     assert len(await service.store.ledger_read(TODAY)) == 1
@@ -622,15 +535,15 @@ BAD_SIGNATURE = "unknown terminal or bad signature"
 async def test_undecodable_header_bytes_are_401_and_the_connection_lives(
     service: Service, name: str, value: bytes, detail: str
 ) -> None:
-    bad, good = _body(service), _body(service)
+    bad, good = validation_body(service), validation_body(service)
     rid = json.loads(good)["request_id"]
-    async with _connect(service.terminal_url) as (reader, writer):
-        writer.write(_raw("POST", PATH, {**_signed(service, bad), name: value}, bad))
-        answer = await _read(reader)
+    async with connect(service.terminal_url) as (reader, writer):
+        writer.write(raw_request("POST", PATH, {**signed_headers(service, bad), name: value}, bad))
+        answer = await read_response(reader)
         assert answer.status == 401
         assert answer.json() == {"error": "unauthorized", "detail": detail}
-        writer.write(_post(service, good))
-        answer = await _read(reader)
+        writer.write(signed_post(service, good))
+        answer = await read_response(reader)
         assert (answer.status, answer.json()["request_id"]) == (200, rid)
 
 
@@ -646,23 +559,23 @@ class Case:
 
 
 def _cases(service: Service) -> dict[str, Case]:
-    ok = _body(service)
+    ok = validation_body(service)
     no_rid = json.dumps({"scanned_at": service.scanned_at(),
                          "credential": {"type": "essc_qr", "qr": "ESSC1:AAAA"}}).encode()
     big = b"{" + b" " * (16 * 1024) + b"}"
     return {
         "unknown terminal": Case("POST", PATH, ok,
-                                 {**_signed(service, ok), "X-Terminal-Id": "T-NOBODY-01"}),
+                                 {**signed_headers(service, ok), "X-Terminal-Id": "T-NOBODY-01"}),
         "bad signature": Case("POST", PATH, ok,
-                              {**_signed(service, ok), "X-Signature": "00" * 32}),
+                              {**signed_headers(service, ok), "X-Signature": "00" * 32}),
         "no signature": Case("POST", PATH, ok, {"X-Terminal-Id": GATE}),
-        "disabled terminal": Case("POST", PATH, ok, _signed(service, ok, "T-GATE-S01-99")),
-        "missing request_id": Case("POST", PATH, no_rid, _signed(service, no_rid)),
-        "not json": Case("POST", PATH, b"not json", _signed(service, b"not json")),
+        "disabled terminal": Case("POST", PATH, ok, signed_headers(service, ok, "T-GATE-S01-99")),
+        "missing request_id": Case("POST", PATH, no_rid, signed_headers(service, no_rid)),
+        "not json": Case("POST", PATH, b"not json", signed_headers(service, b"not json")),
         "GET on the path": Case("GET", PATH, b"", {}),
-        "PUT on the path": Case("PUT", PATH, ok, _signed(service, ok)),
+        "PUT on the path": Case("PUT", PATH, ok, signed_headers(service, ok)),
         "unknown path": Case("GET", "/nope", b"", {}),
-        "POST elsewhere": Case("POST", "/v1/validation", ok, _signed(service, ok)),
+        "POST elsewhere": Case("POST", "/v1/validation", ok, signed_headers(service, ok)),
         "oversize body": Case("POST", PATH, big, {"X-Terminal-Id": "nobody"}),
     }
 
@@ -699,14 +612,14 @@ async def test_a_decision_replays_byte_for_byte_on_the_other_port(
     service: Service, first: str
 ) -> None:
     holder = service.holder(age_birth(30))
-    body = _body(service, credential=holder.qr(service.clock.now()))
+    body = validation_body(service, credential=holder.qr(service.clock.now()))
     urls = [service.url, service.terminal_url]
     if first == "lean":
         urls.reverse()
     replies = []
     for base in urls:
         async with service.session.post(base + PATH, data=body,
-                                        headers=_signed(service, body)) as resp:
+                                        headers=signed_headers(service, body)) as resp:
             replies.append((resp.status, await resp.read(), resp.headers["Content-Type"]))
         service.clock.advance(5)  # the retry is signed afresh
     assert replies[0] == replies[1]
@@ -771,10 +684,10 @@ async def test_mutated_requests_on_the_wire_never_yield_a_500_or_a_hang(
     or everything whole answered while the front waits for the rest of a request (which
     its read timeout would end). Then the front still serves."""
     seen: list[int] = []
-    for data in _mutations(_post(service, _body(service)), 300, seed=5):
+    for data in _mutations(signed_post(service, validation_body(service)), 300, seed=5):
         canary = request_id()
-        async with _connect(service.terminal_url) as (reader, writer):
-            writer.write(data + _post(service, _body(service, canary)))
+        async with connect(service.terminal_url) as (reader, writer):
+            writer.write(data + signed_post(service, validation_body(service, canary)))
             stream = b""
             deadline = time.monotonic() + 3.0
             while canary.encode() not in stream:
@@ -798,6 +711,6 @@ async def test_mutated_requests_on_the_wire_never_yield_a_500_or_a_hang(
             assert all(s < 500 for s in statuses), (data, stream[:300])
             seen += statuses
     assert {200, 400, 401, 404} <= set(seen), sorted(set(seen))  # the mix reached each
-    async with _connect(service.terminal_url) as (reader, writer):
-        writer.write(_post(service, _body(service)))
-        assert (await _read(reader)).status == 200
+    async with connect(service.terminal_url) as (reader, writer):
+        writer.write(signed_post(service, validation_body(service)))
+        assert (await read_response(reader)).status == 200

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 import pytest
 
 from tests.web.harness import Service
-from tests.web.test_front import PATH, Response, _body, _closed, _connect, _read, _signed, _silent
+from tests.web.raw_http import (
+    PATH,
+    Response,
+    assert_closed,
+    assert_silent,
+    connect,
+    read_response,
+    signed_headers,
+    validation_body,
+)
 from validator.web.http_limits import DEFAULT_LIMITS
 
 LIMITS = DEFAULT_LIMITS
@@ -31,9 +40,9 @@ class Row:
 def _request(service: Service, *, version: str = "1.1", hosts: int = 1,
              extra: list[tuple[str, str]] | None = None, target: str = PATH) -> bytes:
     """A signed validation as raw bytes, its head shaped by the arguments."""
-    body = _body(service)
+    body = validation_body(service)
     lines = [f"POST {target} HTTP/{version}"] + ["Host: 127.0.0.1"] * hosts
-    lines += [f"{k}: {v}" for k, v in _signed(service, body).items()]
+    lines += [f"{k}: {v}" for k, v in signed_headers(service, body).items()]
     lines += [f"{k}: {v}" for k, v in extra or []]
     lines.append(f"Content-Length: {len(body)}")
     return "\r\n".join(lines).encode() + b"\r\n\r\n" + body
@@ -82,7 +91,7 @@ async def _answer(reader: asyncio.StreamReader, http10: bool) -> Response:
     assert version == b"HTTP/1.1 " or (http10 and version == b"HTTP/1.0 "), head[:40]
     feed = asyncio.StreamReader()
     feed.feed_data(b"HTTP/1.1 " + head[9:])
-    answer = await _read(feed, head_only=True)
+    answer = await read_response(feed, head_only=True)
     answer.body = await asyncio.wait_for(
         reader.readexactly(int(answer.headers["content-length"])), 5.0)
     if version == b"HTTP/1.0 ":
@@ -94,7 +103,7 @@ async def _answer(reader: asyncio.StreamReader, http10: bool) -> Response:
 @pytest.mark.parametrize("case", list(CASES))
 async def test_both_ports_answer_a_head_alike(service: Service, case: str) -> None:
     make, row = CASES[case]
-    async with _connect(service.terminal_url) as (reader, writer):
+    async with connect(service.terminal_url) as (reader, writer):
         writer.write(make(service))
         answer = await _answer(reader, http10=case.startswith("HTTP/1.0"))
         assert answer.status == row.status, answer.body[:300]
@@ -103,10 +112,10 @@ async def test_both_ports_answer_a_head_alike(service: Service, case: str) -> No
             assert set(answer.json()) == {"error", "detail"}
         if row.closes:
             assert answer.headers.get("connection") == "close"
-            await _closed(reader)
+            await assert_closed(reader)
         else:
             writer.write(_request(service))
-            assert (await _read(reader)).status == 200
+            assert (await read_response(reader)).status == 200
 
 
 @memory
@@ -119,19 +128,19 @@ async def test_bytes_after_a_close_request_are_never_answered(
         # holds the request, and drops the request with them: its port answers 400.
         request.applymarker(pytest.mark.xfail(strict=True, reason="aiohttp's parser"))
     closing = _request(service, extra=[("Connection", "close")])
-    async with _connect(service.terminal_url) as (reader, writer):
+    async with connect(service.terminal_url) as (reader, writer):
         writer.write(closing + (_request(service) if extra == b"request" else extra))
-        answer = await _read(reader)
+        answer = await read_response(reader)
         assert (answer.status, answer.headers["connection"]) == (200, "close")
-        await _closed(reader)
+        await assert_closed(reader)
 
 
 @memory
 async def test_a_refusal_leaves_other_connections_alone(service: Service) -> None:
-    async with _connect(service.terminal_url) as (reader, writer), \
-            _connect(service.terminal_url) as (bad_reader, bad_writer):
+    async with connect(service.terminal_url) as (reader, writer), \
+            connect(service.terminal_url) as (bad_reader, bad_writer):
         bad_writer.write(_request(service, hosts=2))
-        assert (await _read(bad_reader)).status == 400
+        assert (await read_response(bad_reader)).status == 400
         writer.write(_request(service))
-        assert (await _read(reader)).status == 200
-        await _silent(reader)
+        assert (await read_response(reader)).status == 200
+        await assert_silent(reader)

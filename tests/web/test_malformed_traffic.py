@@ -9,7 +9,14 @@ import logging
 import pytest
 
 from tests.web.harness import Service
-from tests.web.test_front import PATH, _body, _closed, _connect, _read, _signed
+from tests.web.raw_http import (
+    PATH,
+    assert_closed,
+    connect,
+    read_response,
+    signed_headers,
+    validation_body,
+)
 
 memory = pytest.mark.parametrize("service", ["memory"], indirect=True)
 TOKEN = "tok3n-that-must-never-be-logged"
@@ -36,13 +43,13 @@ async def test_a_malformed_request_is_one_line_without_its_bytes(
     assert callable(attack)
     caplog.set_level(logging.DEBUG)
     for _ in range(3):  # a burst: the rate limit lets one line through
-        async with _connect(service.terminal_url) as (reader, writer):
+        async with connect(service.terminal_url) as (reader, writer):
             writer.write(attack())
-            answer = await _read(reader)
+            answer = await read_response(reader)
             assert answer.status == 400
             assert answer.json() == {"error": "invalid_request",
                                      "detail": "malformed HTTP request"}
-            await _closed(reader)
+            await assert_closed(reader)
     logged = [(r.levelno, r.name, caplog.handler.format(r)) for r in caplog.records]
     for secret in (TOKEN, TOKEN[5:], SSN):
         assert not [line for line in logged if secret in line[2]], logged
@@ -57,24 +64,24 @@ async def test_a_malformed_request_is_one_line_without_its_bytes(
 async def test_a_client_that_half_closes_gets_its_answers(
     service: Service, count: int
 ) -> None:
-    bodies = [_body(service) for _ in range(count)]
+    bodies = [validation_body(service) for _ in range(count)]
     requests = [(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                 + "".join(f"{k}: {v}\r\n" for k, v in _signed(service, body).items())
+                 + "".join(f"{k}: {v}\r\n" for k, v in signed_headers(service, body).items())
                  + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
                 for body in bodies]
-    async with _connect(service.terminal_url) as (reader, writer):
+    async with connect(service.terminal_url) as (reader, writer):
         writer.write(b"".join(requests))
         writer.write_eof()  # shutdown(SHUT_WR): the client has said all it will say
-        answers = [await _read(reader) for _ in bodies]
+        answers = [await read_response(reader) for _ in bodies]
         assert [a.status for a in answers] == [200] * count
         assert [a.json()["request_id"] for a in answers] == [
             body.split(b'"request_id": "')[1].split(b'"')[0].decode() for body in bodies]
-        await _closed(reader)
+        await assert_closed(reader)
 
 
 @memory
 async def test_a_client_that_half_closes_mid_request_is_closed(service: Service) -> None:
-    async with _connect(service.terminal_url) as (reader, writer):
+    async with connect(service.terminal_url) as (reader, writer):
         writer.write(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
         writer.write_eof()
-        await asyncio.wait_for(_closed(reader), 3.0)
+        await asyncio.wait_for(assert_closed(reader), 3.0)

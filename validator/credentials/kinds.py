@@ -8,14 +8,27 @@ pipeline dispatches on the name; the ledger and the metrics label decisions with
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from validator.credentials.essc_qr import EsscVerifier, QrScan
 from validator.credentials.ssc_card import CardTap, CardVerifier
+from validator.credentials.trust import TrustList
 from validator.credentials.verifier import Verifier
-from validator.keyset import KeySet
 from validator.values import value
 
-__all__ = ["KINDS", "CacheSizes", "build_verifiers"]
+__all__ = ["KINDS", "CacheSizes", "VerifierKeys", "build_verifiers"]
+
+
+class VerifierKeys(Protocol):
+    """The keys the verifiers read; `validator.keyset.KeySet` has them. A protocol: the
+    key set loader imports `credentials.trust`, so importing it here would be a cycle."""
+
+    @property
+    def trust_list(self) -> TrustList: ...
+    @property
+    def card_master_keys(self) -> Mapping[tuple[str, int], bytes]: ...
+    @property
+    def pepper(self) -> bytes: ...
 
 
 @value
@@ -27,7 +40,7 @@ class CacheSizes:
 
 
 # kind → a verifier for that kind, from the key set and the cache sizes.
-KINDS: Mapping[str, Callable[[KeySet, CacheSizes], Verifier]] = {
+KINDS: Mapping[str, Callable[[VerifierKeys, CacheSizes], Verifier]] = {
     QrScan.kind: lambda keys, sizes: EsscVerifier(
         keys.trust_list, level1_cache_size=sizes.level1),
     CardTap.kind: lambda keys, sizes: CardVerifier(
@@ -35,7 +48,7 @@ KINDS: Mapping[str, Callable[[KeySet, CacheSizes], Verifier]] = {
 }
 
 
-def build_verifiers(keys: KeySet, sizes: CacheSizes | None = None) -> dict[str, Verifier]:
+def build_verifiers(keys: VerifierKeys, sizes: CacheSizes | None = None) -> dict[str, Verifier]:
     """One verifier per registered kind, for `Decider(verifiers=...)`."""
     sizes = sizes or CacheSizes()
     return {kind: make(keys, sizes) for kind, make in KINDS.items()}

@@ -9,8 +9,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from validator.config_folder import ConfigError, load_policy_json
+from validator.dryrun import InvalidEvaluation, explain, parse_evaluation
 from validator.ledger.whatif import what_if
-from validator.policy.dryrun import InvalidEvaluation, explain, parse_evaluation
 from validator.policy.engine import PolicyEngine
 from validator.web.appkeys import CONFIG, STORE
 from validator.web.exceptions import invalid

@@ -3,7 +3,8 @@
 Written from docs/protocol.md ("Offline terminals") alone, as a vendor would port it:
 it imports nothing of `validator`. A bundle is gzip(COSE_Sign1(CBOR map)); the terminal
 accepts it only if the signature verifies under a published bundle key and its sequence
-number is newer than the one it holds (a delta: its `base` is exactly that one).
+number is newer than the one it holds (a delta: its `base` is exactly that one); an empty
+delta whose `base` and `seq` both equal the held one says "up to date" and changes nothing.
 """
 
 from __future__ import annotations
@@ -109,11 +110,17 @@ class OfflineBundle:
 
     def apply(self, payload: dict[str, Any]) -> None:
         """Take a verified full bundle or delta; BundleRefused if it is not newer, or a
-        delta not made for the bundle held."""
-        seq = payload["seq"]
+        delta not made for the bundle held. An up-to-date delta (`base` = `seq` = the
+        held seq) changes nothing and is not a refusal."""
+        seq, base = payload["seq"], payload.get("base")
+        if base is not None and base == seq == self.seq and payload["salt"] == self.salt:
+            # "Nothing new since the one you hold": an answer to `since` = our own seq.
+            if any(payload[section] for section in SECTIONS) or \
+                    any(payload.get("removed", {}).values()):
+                raise BundleRefused("malformed")
+            return
         if seq <= self.seq:
             raise BundleRefused("older_sequence")
-        base = payload.get("base")
         if base is not None and (base != self.seq or payload["salt"] != self.salt):
             raise BundleRefused("delta_base_mismatch")
         if base is None:

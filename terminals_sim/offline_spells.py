@@ -124,11 +124,9 @@ class OfflineSpells:
             reader = Reader(self.fleet[tid], OfflineTerminal(tid, OfflineBundle()), uploader)
             self._readers[tid] = reader
         bundle = reader.terminal.bundle
-        status, body, headers = await self._fetch(tid, bundle.seq if bundle.loaded else None)
+        status, body, _ = await self._fetch(tid, bundle.seq if bundle.loaded else None)
         if status != 200:
             raise ValueError(f"{tid}: the bundle answered HTTP {status} {body[:120]!r}")
-        if headers.get("X-Bundle-Seq") == str(bundle.seq):
-            return reader  # nothing new since the one it holds
         try:
             bundle.apply(open_bundle(body, self._bundle_keys))
         except BundleRefused as refused:

@@ -115,3 +115,35 @@ async def test_a_key_set_without_a_bundle_key_serves_no_bundle(keys_dir: Path) -
     assert status == 404
     assert json.loads(body) == {"error": "offline_disabled", "detail":
                                 "offline terminals are not enabled: no key set bundle-key.pem"}
+
+
+async def test_a_terminal_already_up_to_date_gets_an_empty_delta_and_keeps_its_bundle(
+        service: Service) -> None:
+    keys = load_bundle_keys(service.keys_dir)
+    _, body, _ = await get_bundle(service, GATE)
+    bundle = OfflineBundle()
+    bundle.apply(open_bundle(body, keys))
+    held = bundle.seq
+    status, body, headers = await get_bundle(service, GATE, since=held)
+    payload = open_bundle(body, keys)
+    assert status == 200 and headers["X-Bundle-Kind"] == "delta"
+    assert payload["base"] == payload["seq"] == held
+    assert not any(payload[s] for s in ("blocked_cards", "blocked_holders", "eligibility"))
+    bundle.apply(payload)  # "nothing new": not refused as an older sequence
+    assert bundle.seq == held
+    # The next refresh's delta still applies on top of it.
+    await service.store.put_block("card", "C00000002", Block("lost"))
+    service.clock.advance(61)
+    _, body, _ = await get_bundle(service, GATE, since=held)
+    bundle.apply(open_bundle(body, keys))
+    assert bundle.seq > held and bundle.card_block_until("C00000002")[0]
+
+
+def test_an_up_to_date_delta_that_carries_entries_is_refused() -> None:
+    bundle = OfflineBundle(seq=5, exp=10, salt=b"s" * 16)
+    payload = {"v": 1, "seq": 5, "base": 5, "exp": 10, "salt": b"s" * 16,
+               "blocked_cards": [[b"\0" * 8, 0]], "blocked_holders": [], "eligibility": [],
+               "removed": {}}
+    with pytest.raises(BundleRefused) as refused:
+        bundle.apply(payload)
+    assert refused.value.reason == "malformed" and not bundle.lists["blocked_cards"]

@@ -145,7 +145,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _options(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
+    """The run's options from `argv` (or the command line and BENCH_* environment);
+    a bad value exits 2 with one line, as argparse does."""
     p = _parser()
     args = p.parse_args(argv)
     unknown = {k.strip() for k in args.kinds.split(",") if k.strip()} - set(SCENARIOS)
@@ -228,7 +230,7 @@ def _ramp(validator: Validator, redis: StoreServer, opts: StepOptions, kind: str
 
 
 def main() -> int:
-    args = _options()
+    args = parse_options()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out / stamp
     out.mkdir(parents=True)

@@ -37,7 +37,7 @@ from terminals_sim.rehearsal import rehearse
 from terminals_sim.scenarios import ALL, run_scenarios
 from terminals_sim.traffic import MODES
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
 def _common(p: argparse.ArgumentParser, *, url: bool = True) -> None:
@@ -57,7 +57,8 @@ def _registry(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="persistent store URL: load by `python -m validator` CLI")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser: every command and its options, as `main` reads them."""
     p = argparse.ArgumentParser(prog="python -m terminals_sim", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(required=True, metavar="COMMAND")
@@ -259,7 +260,7 @@ def _offline_drill(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         result: int = args.run(args)
     except (NotLoopback, ConfigProblem, KeySetProblem, LoadError, ValueError, OSError) as exc:

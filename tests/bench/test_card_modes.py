@@ -199,16 +199,16 @@ def test_make_bench_passes_the_card_mode_on(monkeypatch: pytest.MonkeyPatch,
                                             tmp_path: Path) -> None:
     for name in ("BENCH_CARD_MODE", "CARD_MODE", "BENCH_GENERATOR"):
         monkeypatch.delenv(name, raising=False)
-    assert bench_run._options([]).card_mode == "fresh"
+    assert bench_run.parse_options([]).card_mode == "fresh"
     monkeypatch.setenv("CARD_MODE", "returning")
-    assert bench_run._options([]).card_mode == "returning"
+    assert bench_run.parse_options([]).card_mode == "returning"
     monkeypatch.setenv("BENCH_CARD_MODE", "fresh")  # the BENCH_ twin first, as for others
-    assert bench_run._options([]).card_mode == "fresh"
+    assert bench_run.parse_options([]).card_mode == "fresh"
     monkeypatch.setenv("BENCH_CARD_MODE", "regular")
     with pytest.raises(SystemExit):
-        bench_run._options([])
+        bench_run.parse_options([])
     with pytest.raises(SystemExit):
-        bench_run._options(["--card-mode", "returning", "--generator", "sim"])
+        bench_run.parse_options(["--card-mode", "returning", "--generator", "sim"])
 
     validator = Validator(keys=tmp_path, config=CONFIG, store_url="memory", workers=1,
                           loop="auto", cpus=None, log=tmp_path / "v.log")  # not started

@@ -13,7 +13,7 @@ from redis import Redis
 from bench.ceiling import render as render_ceiling
 from bench.ceiling import render_probes
 from bench.procs import RedisServer, cpu_list, cpu_seconds, process_tree, steal_seconds
-from bench.run import _options, render_comparison, sm2_vs_es256
+from bench.run import parse_options, render_comparison, sm2_vs_es256
 from bench.steps import Step, quantile
 from bench.summary import render_steps, render_summary, summarise
 
@@ -199,7 +199,7 @@ def test_an_sm2_qr_is_compared_with_an_es256_qr_at_a_rate_both_sustained() -> No
 def test_make_bench_ramps_the_sm2_qr_and_refuses_an_unknown_kind(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("BENCH_KINDS", raising=False)
-    assert _options([]).kinds == "card,qr,qr-sm2"
+    assert parse_options([]).kinds == "card,qr,qr-sm2"
     with pytest.raises(SystemExit):
-        _options(["--kinds", "card,qr-sm3"])
+        parse_options(["--kinds", "card,qr-sm3"])
     assert "kinds qr-sm3" in capsys.readouterr().err

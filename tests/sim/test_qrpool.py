@@ -6,9 +6,10 @@ import base45
 import cbor2
 
 from terminals_sim.cityconf import CityConfig
+from terminals_sim.ecard import private_bytes
 from terminals_sim.keyset import SimKeys
 from terminals_sim.population import Population
-from terminals_sim.qrpool import LEAD_S, WINDOW_S, QrPool, _key_bytes, build_qrs
+from terminals_sim.qrpool import LEAD_S, WINDOW_S, QrPool, build_qrs
 
 
 def _gen_time(qr: str) -> int:
@@ -49,7 +50,8 @@ async def test_pool_runs_dry_then_builds_live(keys: SimKeys, city: CityConfig) -
 def test_worker_builds_the_same_phone(keys: SimKeys, city: CityConfig) -> None:
     """`build_qrs` (a process-pool task) rebuilds the phone from bytes: same level 1."""
     h = next(x for x in Population(keys, city, seed=6).generate(10) if x.has_ecard)
-    codes = build_qrs(h.phone.level1, _key_bytes(h.phone), h.phone.alg, 1_800_000_000, 3)
+    key = private_bytes(h.phone.device_private_key)
+    codes = build_qrs(h.phone.level1, key, h.phone.alg, 1_800_000_000, 3)
     assert len(set(codes)) == 3
     outer = cbor2.loads(base45.b45decode(codes[0].removeprefix("ESSC1:")))
     assert cbor2.loads(outer.value[2])[1] == h.phone.level1

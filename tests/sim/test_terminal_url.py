@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from terminals_sim.cli import _parser
+from terminals_sim.cli import build_parser
 from terminals_sim.scenarios import run_scenarios
 
 from .conftest import CONFIG_DIR
@@ -67,8 +67,8 @@ async def operator() -> AsyncIterator[Recorder]:
     ["load", "--rate", "1", "--duration", "1"], ["scenarios"], ["demo"]])
 def test_the_commands_take_a_terminal_url(command: list[str]) -> None:
     common = ["--url", "http://127.0.0.1:8080", "--keys", "k"]
-    assert _parser().parse_args([*command, *common]).terminal_url is None
-    args = _parser().parse_args([*command, *common, "--terminal-url", "http://127.0.0.1:8081"])
+    assert build_parser().parse_args([*command, *common]).terminal_url is None
+    args = build_parser().parse_args([*command, *common, "--terminal-url", "http://127.0.0.1:8081"])
     assert (args.url, args.terminal_url) == ("http://127.0.0.1:8080", "http://127.0.0.1:8081")
 
 

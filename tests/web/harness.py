@@ -23,7 +23,9 @@ from terminals_sim.terminal import Reply, TerminalClient
 from validator.clock import FixedClock
 from validator.holders.ref import holder_ref
 from validator.state.store import Store
-from validator.web.appkeys import STORE
+from validator.web.appkeys import LIVE_FEED, STORE, TERMINAL_FRONT
+from validator.web.dashboard.feed import LiveFeed
+from validator.web.terminal.front import TerminalFront
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
@@ -62,6 +64,20 @@ class Service:
     @property
     def store(self) -> Store:
         return self.app[STORE]
+
+    @property
+    def lean_front(self) -> TerminalFront:
+        """The lean terminal front itself: its app key types it only by the port it has."""
+        front = self.app[TERMINAL_FRONT]
+        assert isinstance(front, TerminalFront), "served without the lean front"
+        return front
+
+    @property
+    def live_feed(self) -> LiveFeed:
+        """The dashboard's feed itself: its app key types it by what the routes read."""
+        feed = self.app[LIVE_FEED]
+        assert isinstance(feed, LiveFeed), "served without the dashboard"
+        return feed
 
     async def metric(self, sample: str) -> float | None:
         """The value of one `/metrics` sample, named with its labels as exposed

@@ -40,9 +40,7 @@ from tests.web.raw_http import (
 )
 from validator.ledger.record import LedgerRecord
 from validator.state.redis import RedisStore
-from validator.web.appkeys import TERMINAL_FRONT
-from validator.web.terminal import front as front_module
-from validator.web.terminal.front import MAX_HEAD_BYTES, ConnectionLimits, TerminalFront
+from validator.web.terminal.front import MAX_HEAD_BYTES, ConnectionLimits
 
 BUS = "T-BUS-K1-001"
 TODAY = dt.date(2026, 12, 2)  # the local date of the service's FixedClock
@@ -58,10 +56,6 @@ async def _until(predicate: Callable[[], bool], within: float = 3.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.005)
-
-
-def _front(service: Service) -> TerminalFront:
-    return service.app[TERMINAL_FRONT]
 
 
 # --- pipelining ----------------------------------------------------------------------
@@ -104,18 +98,12 @@ async def test_pipelined_error_in_the_middle_keeps_the_order(service: Service) -
 @memory
 @pytest.mark.parametrize("connection_limits", [ConnectionLimits(max_queued=4)])
 async def test_a_long_pipeline_pauses_reading_and_is_answered_in_order(
-    service: Service, monkeypatch: pytest.MonkeyPatch
+    service: Service,
 ) -> None:
     """More pipelined requests than `max_queued`: reading pauses while they wait, resumes
     as they drain, and every one is answered, in order."""
     pauses: list[tuple[str, bool]] = []
-    pause = front_module._Connection._pause
-
-    def recording(conn: Any, reason: str, on: bool) -> None:
-        pauses.append((reason, on))
-        pause(conn, reason, on)
-
-    monkeypatch.setattr(front_module._Connection, "_pause", recording)
+    service.lean_front.on_pause = lambda reason, on: pauses.append((reason, on))
     rids = [request_id() for _ in range(30)]
     async with connect(service.terminal_url) as (reader, writer):
         writer.write(b"".join(signed_post(service, validation_body(service, rid)) for rid in rids))
@@ -402,7 +390,7 @@ async def test_idle_keep_alive_connection_is_closed(service: Service) -> None:
         answered = time.monotonic()
         await assert_closed(reader, within=2.0)
         assert time.monotonic() - answered >= QUICK_S  # idle for the timeout, not less
-    await _until(lambda: not _front(service).connections)
+    await _until(lambda: not service.lean_front.connections)
 
 
 @lean
@@ -428,7 +416,7 @@ async def test_request_not_whole_in_time_is_closed(service: Service, partial: by
 async def test_close_finishes_the_request_in_flight(
     service: Service, redis_server: RedisServer
 ) -> None:
-    front = _front(service)
+    front = service.lean_front
     holder = service.holder(age_birth(72))
     # The front has served before: a connection came and went.
     async with connect(service.terminal_url) as (reader, writer):
@@ -464,7 +452,7 @@ async def test_close_finishes_the_request_in_flight(
 @lean
 @memory
 async def test_close_closes_idle_connections_at_once(service: Service) -> None:
-    front = _front(service)
+    front = service.lean_front
     async with connect(service.terminal_url) as (used, writer), \
             connect(service.terminal_url) as (silent, _):
         writer.write(signed_post(service, validation_body(service)))
@@ -485,7 +473,7 @@ async def test_close_closes_idle_connections_at_once(service: Service) -> None:
 async def test_peer_gone_mid_validation_still_gets_counted_once(
     service: Service, redis_server: RedisServer
 ) -> None:
-    front = _front(service)
+    front = service.lean_front
     holder = service.holder(age_birth(72))
     rid = request_id()
     body = validation_body(service, rid, credential=holder.qr(service.clock.now()))
@@ -666,7 +654,7 @@ def _mutations(valid: bytes, count: int, seed: int) -> list[bytes]:
 def _server_side(service: Service, writer: asyncio.StreamWriter) -> Any:
     """The front's connection object for this client socket (None once it is gone)."""
     me = writer.get_extra_info("sockname")
-    for conn in _front(service).connections:
+    for conn in service.lean_front.connections:
         transport = conn._transport
         if transport is not None and transport.get_extra_info("peername") == me:
             return conn

@@ -12,7 +12,6 @@ from tests.web.harness import Service, age_birth
 from validator.policy.types import Category
 from validator.state import keys
 from validator.state.store import Block
-from validator.web.appkeys import LIVE_FEED
 from validator.web.dashboard.redact import mask_card
 
 TERMINALS = ["T-BUS-K1-001", "T-BUS-S101-001", "T-GATE-S03-01", "T-GATE-S12-02"]
@@ -62,8 +61,8 @@ async def test_no_ssn_reaches_redis_ledger_or_logs(
     bad["ssn"] = holders[2].ssn[:-1] + ("1" if holders[2].ssn[-1] != "1" else "2")
     await service.validate(TERMINALS[0], bad)
 
-    await service.app[LIVE_FEED].tick()  # publishes the board, with the fraud feed
-    assert service.app[LIVE_FEED].leading
+    await service.live_feed.tick()  # publishes the board, with the fraud feed
+    assert service.live_feed.leading
     board = redis.Redis.from_url(redis_url).get(keys.FEED_BOARD)
     assert isinstance(board, bytes)  # the blocked card's taps are on its fraud feed, masked:
     assert str(mask_card(holders[1].card.card_no)).encode() in board

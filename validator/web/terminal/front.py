@@ -43,7 +43,7 @@ import http
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import unquote
@@ -165,8 +165,13 @@ class TerminalFront:
 
     def __init__(self, api: TerminalEndpoint, *, metrics: Metrics, access_log: bool = False,
                  limits: HttpLimits = DEFAULT_LIMITS,
-                 connection: ConnectionLimits = DEFAULT_CONNECTION_LIMITS) -> None:
+                 connection: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+                 on_pause: Callable[[str, bool], None] | None = None) -> None:
         self.api = api
+        # Told (reason, on) each time a connection's reason to stop reading starts or
+        # ends: "queue" (more than `max_queued` requests waiting), "writes" (the socket's
+        # buffer is full). An observer, e.g. a test; it can be set once started.
+        self.on_pause = on_pause
         self.limits = limits
         self.connection = connection
         self.malformed = MalformedTrafficLog(logging.getLogger("validator.front.malformed"))
@@ -486,6 +491,8 @@ class _Connection(asyncio.Protocol):
             self._transport.write(data)
 
     def _pause(self, reason: str, on: bool) -> None:
+        if self._front.on_pause is not None:
+            self._front.on_pause(reason, on)
         was = any(self._paused.values())
         self._paused[reason] = on
         now = any(self._paused.values())

@@ -208,3 +208,22 @@ async def test_a_passenger_the_terminal_turned_away_is_not_settled(service: Serv
     [ledgered] = [r async for r in day_records(service.store, day)]
     assert (ledgered.decision, ledgered.terminal_reason) == \
         ("deny", "offline_allowance_reached")
+
+
+async def test_a_result_s_fare_differs_and_content_as_the_page_reads_them(
+        service: Service) -> None:
+    at = service.clock.now() - 60
+    # The terminal denied for want of a bundle; the service denies for another reason.
+    denied = record({"type": "essc_qr", "qr": "ESSC1:not-base45"}, at, decision="deny",
+                    reason="bundle_expired", record_id="rec-00000101")
+    reply = await upload(service, BUS, [denied])
+    result = reply.body["results"][0]
+    assert (result["decision"], result["reason"], result["fare"], result["differs"]) == \
+        ("deny", "malformed_credential", None, True)
+    # The same record with its keys in another order is the same content...
+    reordered = dict(reversed(list(denied.items())))
+    again = (await upload(service, BUS, [reordered])).body["results"][0]
+    assert (again["status"], again["txn_id"]) == ("duplicate", result["txn_id"])
+    # ...an added field is not.
+    extended = (await upload(service, BUS, [denied | {"note": 1}])).body["results"][0]
+    assert extended["error"] == "record_id_conflict"

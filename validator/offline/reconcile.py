@@ -22,7 +22,7 @@ from validator.credentials.verifier import Presented
 from validator.decide import CLOCK_SKEW_S, Decider, Outcome, ValidationRequest
 from validator.ledger.record import LedgerRecord
 from validator.offline.config import OfflineConfig
-from validator.offline.upload import OfflineContext
+from validator.offline_context import OfflineContext
 from validator.reasons import FRAUD_KINDS, Reason
 from validator.values import value
 

@@ -3,7 +3,9 @@
 `OfflineContext` is what makes a validation an upload rather than a live scan: the
 terminal's own decision and how long the record's token and idempotency entry are kept.
 Its methods are the rules `decide.py` applies differently for an upload; the pipeline
-itself (verify, snapshot, policy, commit) is the live scan's.
+itself (verify, snapshot, policy, commit) is the live scan's. It sits beside the
+pipeline, not in `offline/`: `offline/` settles uploads by calling the pipeline, so the
+pipeline's own input cannot live there without an import cycle.
 """
 
 from __future__ import annotations

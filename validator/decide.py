@@ -7,7 +7,9 @@ guards, effects, idempotency record and ledger record in one round trip. If a gu
 failed because a concurrent request got there first, it reads and decides again.
 
 Denies found before any holder state is involved (clock skew, a forged or malformed
-credential) skip the snapshot: their commit is only the idempotency and ledger records.
+credential) skip the snapshot: their commit is only the idempotency and ledger records,
+with the holder the credential names unverified (`Commit.named_holder`, where a store
+that keeps holders' records apart keeps them).
 
 Most scans are decided on an empty snapshot and committed at once (the commit's guards
 check what that assumed). Three facts would make that guess wrong again and again —
@@ -44,7 +46,7 @@ from validator.credentials.verifier import Presented, Verifier
 from validator.dayfacts import EMPTY, DayFacts, VenueFacts
 from validator.decision_body import render_decision
 from validator.ledger.record import LedgerCategory, LedgerRecord
-from validator.offline.upload import OfflineContext
+from validator.offline_context import OfflineContext
 from validator.policy.engine import PolicyEngine
 from validator.policy.types import PolicyDecision, PolicyInput, Usage
 from validator.reasons import FRAUD_KINDS, Reason
@@ -305,11 +307,14 @@ class Decider:
     ) -> Outcome:
         record = self._record(req, txn_id, now, local_now, _Verdict(reason), None, None)
         response = render_decision(req.request_id, txn_id, reason, None)
+        credential = req.credential
+        named = self._verifiers[credential.kind].named_holder(credential)
         started = time.perf_counter()
         result = await self._store.commit(Commit(
             terminal_id=req.terminal_id, request_id=req.request_id,
             body_sha256=req.body_sha256, response=response, ledger=record.to_json(),
             local_date=local_now.date(),
+            named_holder=named,
             idempotency_ttl_s=_keep(req.offline, IDEMPOTENCY_TTL_S),
         ))
         self._observe("commit", time.perf_counter() - started)

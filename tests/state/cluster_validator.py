@@ -1,7 +1,9 @@
 """A validator process that stops between the steps of a spot entry, to be killed there.
 
-`python -m tests.state.cluster_validator URL MODE REQUEST_ID HOLDER_REF`: reserves one
-entry of the test spot (capacity 2) with a 3 s reservation, then — MODE `reserved` —
+`python -m tests.state.cluster_validator URL MODE REQUEST_ID HOLDER_REF`: prints `ready`
+once it is started, waits for a line on stdin (so that a test starts the slow part, a
+Python process, before its reservation's time runs), reserves one entry of the test spot
+(capacity 2) with a 3 s reservation, then — MODE `reserved` —
 prints `reserved` and waits to be killed, or — MODE `committed` — runs the holder's
 commit with that reservation, prints `committed`, and waits to be killed before it
 settles the reservation.
@@ -28,6 +30,8 @@ def entry(request_id: str, holder_ref: str) -> Commit:
 
 async def main(url: str, mode: str, request_id: str, holder_ref: str) -> None:
     store = RedisClusterStore.from_url(url)
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
     token = "t" + request_id
     deadline = await capacity.reserve(store, SPOT, DAY, CAPACITY, token, holder_ref,
                                       USAGE_TTL_S, ttl_ms=TTL_MS)

@@ -97,12 +97,20 @@ async def test_snapshot_reads_across_slots(cluster_store: RedisClusterStore) -> 
 
 
 def _validator(url: str, mode: str, request_id: str, holder_ref: str) -> subprocess.Popen[str]:
+    """A validator process, started and waiting to reserve (`_go`)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.state.cluster_validator", url, mode, request_id,
-         holder_ref], stdout=subprocess.PIPE, text=True)
+         holder_ref], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == mode  # it stopped where it should
+    assert proc.stdout.readline().strip() == "ready"
     return proc
+
+
+def _go(proc: subprocess.Popen[str], mode: str) -> None:
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().strip() == mode  # it stopped where it should
 
 
 async def test_a_validator_killed_between_reservation_and_commit(
@@ -110,13 +118,18 @@ async def test_a_validator_killed_between_reservation_and_commit(
 ) -> None:
     # One validator dies holding an unused reservation, another after its commit but
     # before settling it: the spot (capacity 2) is full.
-    for mode, request_id, ref in (("reserved", "dead-0001", "a" * 32),
-                                  ("committed", "dead-0002", "b" * 32)):
-        proc = _validator(cluster_url, mode, request_id, ref)
+    # Both started first: their reservations are made well within their 3 s however
+    # long a Python process takes to start.
+    dying = [(mode, _validator(cluster_url, mode, request_id, ref))
+             for mode, request_id, ref in (("reserved", "dead-0001", "a" * 32),
+                                           ("committed", "dead-0002", "b" * 32))]
+    for mode, proc in dying:
+        _go(proc, mode)
         proc.kill()  # kill -9, between the steps
         proc.wait(timeout=10)
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stdin is not None
         proc.stdout.close()
+        proc.stdin.close()
     newcomer = entry("new-0001", "c" * 32)
     query = SnapshotQuery(terminal_id=newcomer.terminal_id, request_id="probe-0001",
                           local_date=DAY, spot_id=SPOT)

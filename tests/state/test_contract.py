@@ -118,12 +118,20 @@ async def test_commit_applies_every_effect(store: Store) -> None:
 
 
 async def test_commit_without_guards_writes_only_its_records(store: Store) -> None:
-    c = commit("deny-0001", holder_ref=None, spot_id=None)
+    """A deny made before the credential was verified: no holder, but the one its
+    credential names, whose snapshot (the retry's, once verified) finds the record; a
+    credential that names none is found without a holder."""
+    c = commit("deny-0001", holder_ref=None, named_holder=REF, spot_id=None)
     await committed(store, c)
     assert await store.snapshot(query("deny-0001")) == Snapshot(
         stored=StoredResponse(c.body_sha256, c.response)
     )
-    assert await ledger(store) == [c.ledger]
+    nameless = commit("deny-0002", holder_ref=None, spot_id=None)
+    await committed(store, nameless)
+    assert await store.snapshot(SnapshotQuery(TERMINAL, "deny-0002", DAY)) == Snapshot(
+        stored=StoredResponse(nameless.body_sha256, nameless.response)
+    )
+    assert sorted(await ledger(store)) == sorted([c.ledger, nameless.ledger])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -103,6 +103,16 @@ class EsscVerifier:
         """The `Verifier` seam (`verifier.py`): `verify` the scanned QR text."""
         return self.verify(credential.qr, now, today)
 
+    def named_holder(self, credential: QrScan) -> str | None:
+        """The `Verifier` seam: the level-1 `sub` of the QR, unverified (None if the QR
+        cannot be parsed that far). The cache holds the claims of these exact bytes."""
+        try:
+            inner = parse_level2(credential.qr).inner
+            hit = self._cache.get(inner)
+            return hit[0] if hit is not None else parse_level1(inner).credential.holder_ref
+        except Rejected:
+            return None
+
     def verify(self, qr: str, now: float, today: dt.date | None = None) -> VerifiedCredential:
         """Steps 1–6 of protocol §2 at Unix time `now`; raises `Rejected` on the first failure.
 

@@ -183,6 +183,15 @@ class CardVerifier:
         """The `Verifier` seam (`verifier.py`): `verify` at the floor of `scanned_at`."""
         return self.verify(credential, terminal_id, int(scanned_at.timestamp() // 1), today)
 
+    def named_holder(self, credential: CardTap) -> str | None:
+        """The `Verifier` seam: the holder_ref of the tap's SSN field, unverified (None
+        if it is not an ASCII string). Not through the holder_ref cache, whose entries
+        only verified taps may make."""
+        ssn = credential.ssn
+        if type(ssn) is not str or not ssn.isascii():
+            return None
+        return holder_ref(self._pepper, ssn)
+
     def verify(
         self, tap: CardTap, terminal_id: str, scanned_at: int, today: dt.date
     ) -> VerifiedCredential:

@@ -35,3 +35,12 @@ class Verifier(Protocol):
         the pipeline in the `VerifiedCredential`.
         """
         ...
+
+    def named_holder(self, credential: Any) -> str | None:
+        """The holder_ref `credential` names, read without verifying it; None if it
+        cannot be read that far. A pure function of the credential's bytes, and the
+        `holder_ref` that `check` answers whenever it succeeds: a state store that keeps
+        a holder's records together keeps a request denied before verification (and any
+        retry of it with the same bytes) with the holder it names. Unverified, so it is
+        only ever a place to store a record, never a fact about the holder."""
+        ...

@@ -7,6 +7,13 @@ listed with a deadline), the holder's commit (which marks the reservation used, 
 holder's slot, atomically with the decision — and refuses it past its deadline), then
 `settle` (a used reservation leaves the list; an unused one also gives its entry back).
 
+A used reservation's settling changes no count — the entry was counted when it was
+reserved — so it is not a command of its own: the store notes it (`UsedReservations`)
+and the process's next reservation at that spot removes it from the list in the same
+script. Until then it is listed like one whose validator died after its commit, and
+settled the same way if the reconciler meets it first: as used, since its mark exists.
+An unused reservation gives its entry back at once.
+
 A validator that dies between the steps leaves its reservation listed. It is settled
 later by `reconcile`, when the spot is next found full: a reservation past its deadline
 (plus `CLOCK_MARGIN_MS` for the nodes' clocks) was used if and only if its mark exists,
@@ -38,17 +45,53 @@ class Evaluator(Protocol):
     async def exists(self, key: str) -> bool: ...
 
 
+class UsedReservations:
+    """Reservations a commit used, not yet removed from their spot's list: the next
+    `reserve` at the same spot and day removes them. At most the commits answered since
+    this process's last reservation there; those of an earlier day are dropped (the
+    reconciler or the list's expiry settles them, as used)."""
+
+    __slots__ = ("_day", "_pending")
+
+    def __init__(self) -> None:
+        self._day: dt.date | None = None
+        self._pending: dict[str, list[str]] = {}  # spot id → members
+
+    def add(self, spot_id: str, day: dt.date, token: str, holder_ref: str) -> None:
+        if day != self._day:
+            if self._day is not None and day < self._day:
+                return  # a late commit of a past day: its list is no longer reconciled
+            self._day, self._pending = day, {}
+        self._pending.setdefault(spot_id, []).append(f"{token}:{holder_ref}")
+
+    def take(self, spot_id: str, day: dt.date) -> list[str]:
+        return self._pending.pop(spot_id, []) if day == self._day else []
+
+    def put_back(self, spot_id: str, day: dt.date, members: list[str]) -> None:
+        """A `take` whose script may not have run: removing a member twice is harmless."""
+        if members and day == self._day:
+            self._pending.setdefault(spot_id, []).extend(members)
+
+
 async def reserve(
     ev: Evaluator, spot_id: str, day: dt.date, capacity: int, token: str, holder_ref: str,
     usage_ttl_s: int, *, ttl_ms: int = RESERVATION_TTL_MS, margin_ms: int = CLOCK_MARGIN_MS,
+    used: UsedReservations | None = None,
 ) -> int | None:
     """Reserve one entry; answers the reservation's deadline (ms, the spot node's clock),
-    or None if the spot is full even after reconciling its expired reservations."""
+    or None if the spot is full even after reconciling its expired reservations. The
+    used reservations noted in `used` for this spot leave its list in the same script."""
     spot_keys = (slots.capacity(spot_id, day), slots.reservations(spot_id, day))
     member = f"{token}:{holder_ref}"
     for _ in range(2):
-        ok, value = await ev.eval_script(RESERVE, spot_keys, (
-            capacity, member, ttl_ms, margin_ms, usage_ttl_s))
+        settled = used.take(spot_id, day) if used is not None else []
+        try:
+            ok, value = await ev.eval_script(RESERVE, spot_keys, (
+                capacity, member, ttl_ms, margin_ms, usage_ttl_s, *settled))
+        except BaseException:
+            if used is not None:
+                used.put_back(spot_id, day, settled)
+            raise
         if int(ok) == 1:
             return int(value)
         expired = [m.decode() if isinstance(m, bytes) else str(m) for m in value]

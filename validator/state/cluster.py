@@ -5,7 +5,10 @@ the commit stays one atomic script (`lua/commit.lua`, the single Redis's), run i
 holder's slot. A card's block is copied into every group (`slots.py`), so the script
 checks it in the holder's slot too. One fact lives elsewhere and is reserved first: the
 spot's capacity (in the spot's slot, `capacity.py`). The snapshot is one MGET in the
-holder's slot, with the spot's count and (below) the terminal's slot beside.
+holder's slot, with the spot's count beside. A request's idempotency record is in the
+group of the holder its credential names (`slots.py`), whatever its decision: a bus
+ride's commit is one command, a spot entry's a reservation and a commit (the used
+reservation is settled by the next one, `capacity.UsedReservations`).
 
 redis-py follows MOVED and ASK by itself and refreshes its slot map; TRYAGAIN,
 CLUSTERDOWN, a node that does not answer and a call past `timeout_s` become
@@ -45,11 +48,10 @@ from validator.state.store import (
     Guard,
     Snapshot,
     SnapshotQuery,
-    StoredResponse,
     StoreUnavailable,
 )
 
-CONNECTIONS_PER_OPERATION = 4  # a snapshot: its MGET, the card's block, the spot, the terminal's
+CONNECTIONS_PER_OPERATION = 3  # a snapshot: its MGET, the card's block, the spot
 
 
 # What an operator can do about the failures redis-py describes at length.
@@ -153,6 +155,7 @@ class ClusterBase:
         # Errors name the cluster by its seed nodes (the --store URL, without a password).
         self.label = "redis cluster " + ",".join(f"{h}:{p}" for h, p in hot.seeds)
         self._reservation = (reservation_ttl_ms, clock_margin_ms)
+        self._used = capacity.UsedReservations()
         self._timeout_s = timeout_s
         self._slots = asyncio.Semaphore(max_in_flight)
         self._retention_s = ledger_retention_days * 86400
@@ -198,9 +201,6 @@ class DecisionPath(ClusterBase):
                 wanted["entered"] = slots.entered(ref, q.local_date, q.spot_id)
         hot = self._hot
         apart: dict[str, Awaitable[Any]] = {}
-        elsewhere = _terminal_record(q.terminal_id, q.request_id, ref)
-        if elsewhere is not None:
-            apart["stored_elsewhere"] = hot.execute(elsewhere, "GET", elsewhere)
         if q.card_no is not None:
             if ref is not None:
                 wanted["card_block"] = slots.card_block_mirror(ref, q.card_no)
@@ -214,36 +214,32 @@ class DecisionPath(ClusterBase):
             values, *others = await asyncio.gather(
                 hot.execute(wanted["stored"], "MGET", *wanted.values()), *apart.values())
             raw = dict(zip(wanted, values, strict=True)) | dict(zip(apart, others, strict=True))
-            if raw["stored"] is None:
-                raw["stored"] = raw.pop("stored_elsewhere", None)
             return codec.decode_snapshot(raw)
 
     async def commit(self, commit: Commit) -> CommitResult:
-        """Capacity reservation first, then the script in the holder's slot; the
-        reservation is settled by what the script answered."""
+        """Capacity reservation first, then the script in the holder's slot. An unused
+        reservation is given back at once; a used one is left for the next reservation
+        at the spot to settle (`capacity.UsedReservations`)."""
         c, ref, spot = commit, commit.holder_ref, commit.spot_id
         if c.spot_capacity is not None and (spot is None or ref is None):
             raise ValueError("a commit with a capacity guard needs its spot and holder")
         token = os.urandom(8).hex() if c.spot_capacity is not None else None
         named = slots.commit_keys(c, token)  # a caller's mistake raises before any I/O
+        if token is None:
+            return await self._run(c, named, {})
+        assert spot is not None and ref is not None
         facts: dict[str, str] = {}
-        stored, deadline = await self._read_apart(c, token)
-        if stored is not None:  # an earlier answer, decided before a holder was known
-            if token is not None and deadline is not None:
-                assert spot is not None and ref is not None
-                await capacity.settle(self, spot, c.local_date, token, ref, used=False)
-            return Duplicate(stored)
-        if token is not None and deadline is None:
+        deadline = await self._reserve(c, token)
+        if deadline is None:
             facts["capacity_full"] = "1"
             del named["reservation"]
-            token = None
-        elif deadline is not None:
-            facts["reservation_deadline_ms"] = str(deadline)
+            return await self._run(c, named, facts)
+        facts["reservation_deadline_ms"] = str(deadline)
         result = await self._run(c, named, facts)
-        if token is not None:
-            assert spot is not None and ref is not None
-            await capacity.settle(self, spot, c.local_date, token, ref,
-                                  used=isinstance(result, Committed))
+        if isinstance(result, Committed):
+            self._used.add(spot, c.local_date, token, ref)
+        else:
+            await capacity.settle(self, spot, c.local_date, token, ref, used=False)
         return result
 
     async def _replicated(self, key: str) -> None:
@@ -255,29 +251,12 @@ class DecisionPath(ClusterBase):
             raise StoreUnavailable(f"the commit reached {acked} of {self._min_replicas} "
                                    "replicas in time")
 
-    async def _read_apart(self, c: Commit, token: str | None
-                          ) -> tuple[StoredResponse | None, int | None]:
-        """What the commit needs from outside its slot, together: an answer stored in
-        the terminal's slot, a capacity reservation."""
-        hot, elsewhere = self._hot, _terminal_record(c.terminal_id, c.request_id, c.holder_ref)
-        stored_at = None if elsewhere is None else hot.execute(elsewhere, "GET", elsewhere)
-        with _HOT:
-            if token is None:
-                stored = None if stored_at is None else await stored_at
-                deadline = None
-            elif stored_at is None:
-                stored, deadline = None, await self._reserve(c, token)
-            else:
-                stored, deadline = await asyncio.gather(stored_at, self._reserve(c, token))
-            return (None if stored is None else codec.decode_stored(stored)), deadline
-
-    async def _reserve(self, c: Commit, token: str | None) -> int | None:
-        if token is None or c.spot_id is None or c.holder_ref is None or c.spot_capacity is None:
-            return None
+    async def _reserve(self, c: Commit, token: str) -> int | None:
+        assert c.spot_id is not None and c.holder_ref is not None and c.spot_capacity is not None
         ttl_ms, margin_ms = self._reservation
         return await capacity.reserve(self, c.spot_id, c.local_date, c.spot_capacity, token,
                                       c.holder_ref, USAGE_TTL_S, ttl_ms=ttl_ms,
-                                      margin_ms=margin_ms)
+                                      margin_ms=margin_ms, used=self._used)
 
     async def _run(self, c: Commit, named: dict[str, str], facts: dict[str, str]
                    ) -> CommitResult:
@@ -289,22 +268,10 @@ class DecisionPath(ClusterBase):
             if tag == 2 and self._min_replicas:
                 await self._replicated(named["idempotency"])
             if tag == 2:
-                group = slots.request_group(c.terminal_id, c.holder_ref)
-                return Committed(slots.merged_id(value.decode(), group))
+                return Committed(slots.merged_id(value.decode(), slots.commit_group(c)))
             if tag == 1:
                 return Conflict(Guard(value.decode()))
             if tag == 0:
                 return Duplicate(codec.decode_stored(value))
             raise ValueError(f"unexpected commit answer {tag!r}")
 
-
-def _terminal_record(terminal_id: str, request_id: str, holder_ref: str | None) -> str | None:
-    """Where the request's answer is, had it been decided before its holder was known
-    (a time-dependent deny: clock skew, an expired QR — a retry may get past it); None
-    if that is the request's own slot."""
-    if holder_ref is None:
-        return None
-    group = slots.group_of(terminal_id)
-    if group == slots.group_of(holder_ref):
-        return None
-    return slots.idempotency(group, terminal_id, request_id)

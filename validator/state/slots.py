@@ -14,9 +14,16 @@ one per holder.
   names a holder: the holder's group. A card's counter is keyed by card id within the
   holder's group: a card's holder is fixed by the SSN on it. A retry of a request
   carries the same credential, so it reaches the same group and finds its record.
-- **A request that yields no holder** (denied before its credential was read: clock
-  skew, malformed, a bad signature): the terminal's group, for its idempotency record
-  and ledger record.
+- **A request denied before its credential was verified** (clock skew, a bad
+  signature, a credential not yet valid): the group of the holder its credential
+  *names* (`Commit.named_holder`: a QR's level-1 `sub`, a card's SSN field, read
+  unverified), for its idempotency and ledger records — or the terminal's, if the
+  credential cannot be read that far. Either is a pure function of the request's bytes,
+  so a retry of the same body reaches the same group, even one that now gets past the
+  check that failed (and is then verified as the holder it named): no read of another
+  slot per decision. Naming a holder plants nothing in that holder's state: a record is
+  keyed by (terminal, request_id), which only the authenticated terminal writes, and
+  the ledger record of such a deny carries no holder.
 - **Card blocks**, keyed by card number: the card number's group (listed and read
   there), and a copy in every group, so that whichever holder's commit a card's scan
   reaches checks the block atomically in its own slot: no registration of a card with
@@ -61,8 +68,14 @@ def tag(group: int) -> str:
 
 def request_group(terminal_id: str, holder_ref: str | None) -> int:
     """Where a request's idempotency and ledger records live: its holder's group, or
-    the terminal's when the request yields no holder."""
+    the terminal's when the request names no holder."""
     return group_of(holder_ref if holder_ref is not None else terminal_id)
+
+
+def commit_group(c: Commit) -> int:
+    """The group of a commit's records: its holder's, else the one its credential names."""
+    return request_group(c.terminal_id, c.holder_ref if c.holder_ref is not None
+                         else c.named_holder)
 
 
 def idempotency(group: int, terminal_id: str, request_id: str) -> str:
@@ -157,7 +170,7 @@ def commit_keys(c: Commit, reservation: str | None) -> dict[str, str]:
     found (script.commit_call's `facts`).
     """
     ref, day = c.holder_ref, c.local_date
-    group = request_group(c.terminal_id, ref)
+    group = commit_group(c)
     named = {"idempotency": idempotency(group, c.terminal_id, c.request_id),
              "ledger": ledger(group, day)}
     if ref is None:

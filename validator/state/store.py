@@ -106,6 +106,12 @@ class Commit:
     ledger: bytes  # the ledger record (JSON), appended to `local_date`'s ledger
     local_date: dt.date
     holder_ref: str | None = None
+    # A decision made before its credential was verified has no holder_ref, but the
+    # holder its credential names (unverified: `Verifier.named_holder`), a pure function
+    # of the request's bytes. A store that keeps each holder's records together (a Redis
+    # Cluster's slot groups) keeps this request's records with that holder, where a
+    # retry of the same body — which may get past the check that failed — looks too.
+    named_holder: str | None = None
     nonce: bytes | None = None  # guard: (holder_ref, nonce) unseen; then spend it
     card_id: str | None = None
     atc: int | None = None  # guard: stored high < atc (or none); then high := atc

@@ -8,6 +8,7 @@ against the cluster too.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import sys
 import time
@@ -68,6 +69,14 @@ def test_every_key_of_a_holders_commit_shares_one_slot(redis_cluster: RedisClust
     early = Commit(terminal_id="T-GATE-S03-01", request_id="r-2", body_sha256="0" * 64,
                    response=b"{}", ledger=b"{}", local_date=DAY)
     assert set(slots.commit_keys(early, None)) == {"idempotency", "ledger"}
+    assert slots.commit_keys(early, None)["idempotency"].startswith(
+        f"v2:{slots.tag(slots.group_of(early.terminal_id))}:")
+    # One that names a holder, unverified: that holder's slot, as its verified retry.
+    naming = dataclasses.replace(early, named_holder=REF)
+    assert slots.group_of(REF) != slots.group_of(early.terminal_id)
+    assert {command(node, "CLUSTER", "KEYSLOT", key)
+            for key in (*slots.commit_keys(naming, None).values(), *named.values())} == \
+        {command(node, "CLUSTER", "KEYSLOT", named["idempotency"])}
     assert all(key.startswith("v2:") and "{" in key for key in named.values())
 
 

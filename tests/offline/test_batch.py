@@ -118,6 +118,9 @@ async def test_bad_records_are_refused_by_index_and_the_rest_applied(
         (3, "rejected", "past_deadline"), (4, "rejected", "invalid_record"),
         (5, "rejected", "invalid_record")]
     assert "record_id" in results[4]["detail"]
+    # A record refused for another field still names itself, so the terminal knows which.
+    assert [r["record_id"] for r in results[2:]] == \
+        [None, stale["record_id"], None, bad_reason["record_id"]]
     assert reply.body["applied"] == 1 and reply.body["rejected"] == 5
 
 

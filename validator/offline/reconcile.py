@@ -57,6 +57,7 @@ class RecordError:
 
     error: str
     detail: str
+    record_id: str | None = None  # the record's own id, where it had a usable one
 
 
 class Reconciler:
@@ -82,7 +83,7 @@ class Reconciler:
     async def _one(self, terminal_id: str, operator: str, venue: str,
                    record: UploadedRecord | RecordError) -> dict[str, Any]:
         if isinstance(record, RecordError):
-            return _rejected(None, record)
+            return _rejected(record.record_id, record)
         late = self._timing(record.scanned_at.timestamp())
         if late is not None:
             return _rejected(record.record_id, late)

@@ -41,7 +41,10 @@ def _record(raw: Any) -> UploadedRecord | RecordError:
     try:
         return _parse(raw)
     except ApiError as exc:
-        return RecordError("invalid_record", exc.detail or "not a record")
+        record_id = raw.get("record_id") if isinstance(raw, dict) else None
+        usable = isinstance(record_id, str) and _RECORD_ID.fullmatch(record_id) is not None
+        return RecordError("invalid_record", exc.detail or "not a record",
+                           record_id if usable else None)
 
 
 def _parse(raw: Any) -> UploadedRecord:

@@ -35,6 +35,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
 from validator.state import capacity, codec, slots
+from validator.state.boundary import ErrorBoundary
 from validator.state.resp import NoScriptError, RespError
 from validator.state.resp_cluster import ClusterRespClient
 from validator.state.script import COMMIT, Script, commit_call
@@ -118,21 +119,8 @@ class _Bounded:
             raise mapped from exc
 
 
-class _HotBoundary:
-    """`with _HOT:` around lean-client calls (their deadline is the client's own)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        mapped = _unavailable(exc)
-        if mapped is not None:
-            raise mapped from exc
-
-
-_HOT = _HotBoundary()
+# `with _HOT:` around lean-client calls (their deadline is the client's own).
+_HOT = ErrorBoundary(_unavailable)
 
 
 class ClusterBase:

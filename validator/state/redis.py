@@ -43,6 +43,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from validator.policy.types import Category
 from validator.state import codec, keys
+from validator.state.boundary import ErrorBoundary
 from validator.state.keys import SnapshotKeys
 from validator.state.reindex import rebuild_missing
 from validator.state.resp import NoScriptError as RespNoScript
@@ -80,25 +81,9 @@ def _unavailable(exc: BaseException | None) -> StoreUnavailable | None:
     return None
 
 
-class _Boundary:
-    """`with _BOUNDARY:` around a RespClient call (the decision path, ledger reads).
-
-    A plain (stateless, shared) context manager rather than `_Call`: the RespClient
-    bounds every call by its own deadline, so nothing is left to do here on success.
-    """
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        mapped = _unavailable(exc)
-        if mapped is not None:
-            raise mapped from exc
-
-
-_BOUNDARY = _Boundary()
+# Around a RespClient call (the decision path, ledger reads): the client bounds every
+# call by its own deadline, so nothing is left to do on success.
+_BOUNDARY = ErrorBoundary(_unavailable)
 
 
 class _Call:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -265,19 +266,8 @@ class RedisStore:
         self, after: str | None = None, count: int = 1000
     ) -> list[tuple[str, tuple[Category, ...]]]:
         """A page of the registry's index (ZRANGEBYLEX), then its records (MGET)."""
-        if count <= 0:
-            return []
-        if not self._indexed:
-            await self.rebuild_indexes()
-        low = "-" if after is None else "(" + after
-        async with self._call():
-            refs = [r.decode() if isinstance(r, bytes) else r for r in
-                    await self._client.zrangebylex(keys.holder_index(), low, "+", 0, count)]
-            if not refs:
-                return []
-            raws = await self._client.mget([keys.holder(r) for r in refs])
-            return [(r, codec.decode_categories(raw))
-                    for r, raw in zip(refs, raws, strict=True) if raw is not None]
+        page = await self._index_page(keys.holder_index(), keys.holder, after, count)
+        return [(ref, codec.decode_categories(raw)) for ref, raw in page]
 
     # --- block lists ---
 
@@ -308,19 +298,27 @@ class RedisStore:
     ) -> list[tuple[str, Block]]:
         """A page of the kind's index (ZRANGEBYLEX), then its blocks (MGET): the key space
         is never scanned. An id whose block is gone is left out."""
+        page = await self._index_page(keys.block_index(kind),
+                                      lambda ident: keys.block(kind, ident), after, count)
+        pairs = [(ident, codec.decode_block(raw)) for ident, raw in page]
+        return [(ident, block) for ident, block in pairs if block is not None]
+
+    async def _index_page(self, index: str, record_key: Callable[[str], str],
+                          after: str | None, count: int) -> list[tuple[str, bytes | str]]:
+        """Up to `count` ids of a sorted-set index after `after` (ZRANGEBYLEX), with the
+        records they name (MGET); an id whose record is gone is left out."""
         if count <= 0:
             return []
         if not self._indexed:
             await self.rebuild_indexes()
         low = "-" if after is None else "(" + after
         async with self._call():
-            idents = [i.decode() if isinstance(i, bytes) else i for i in
-                      await self._client.zrangebylex(keys.block_index(kind), low, "+", 0, count)]
-            if not idents:
+            ids = [i.decode() if isinstance(i, bytes) else i for i in
+                   await self._client.zrangebylex(index, low, "+", 0, count)]
+            if not ids:
                 return []
-            raws = await self._client.mget([keys.block(kind, i) for i in idents])
-            pairs = [(i, codec.decode_block(raw)) for i, raw in zip(idents, raws, strict=True)]
-            return [(i, block) for i, block in pairs if block is not None]
+            raws = await self._client.mget([record_key(i) for i in ids])
+            return [(i, raw) for i, raw in zip(ids, raws, strict=True) if raw is not None]
 
     # --- ledger and audit log ---
 

@@ -24,7 +24,6 @@ from bench.procs import Validator
 from bench.sender import OpenLoop
 from bench.steps import StepOptions, generator_argv
 from terminals_sim.metronome import THREAD_NAME
-from terminals_sim.stats import percentile
 from validator.config_folder import load_config
 from validator.keygen import init_keyset
 from validator.settings import Settings
@@ -204,12 +203,6 @@ async def test_the_run_is_bounded_and_the_rest_is_unfinished(canned: Start) -> N
 
 
 LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
-# Send lags at 230/s on this 2-vCPU VM, over 10-25 runs each (ms):
-#   old 1 ms timer: asyncio p50 0.66-0.78, p75 0.95-1.02; uvloop p50 0.32-0.56, p75 0.68-0.80
-#   the metronome:     asyncio p50 0.17-0.35, p75 0.22-0.39; uvloop p50 0.14-0.30, p75 0.23-0.35
-# On uvloop the two medians nearly meet, the p75s do not. The bounds leave >= 25 % either
-# side for a noisy VM.
-MAX_LAG_P50_MS, MAX_LAG_P75_MS = 0.45, 0.5
 
 
 def metronomes() -> list[threading.Thread]:
@@ -227,25 +220,16 @@ async def _lag_run() -> OpenLoop:
 
 
 @pytest.mark.parametrize("loop", LOOPS)
-def test_requests_leave_on_time_not_on_the_next_ms(loop: str) -> None:
-    """Event loops' timers wake in whole ms, ~0.5 ms late on average; the metronome
-    thread's sleep is finer. On both loops: tests run on asyncio's, the generator on
-    uvloop's. 230/s, not 200/s: due times 4.35 ms apart fall at every phase of a 1 ms
-    tick, not at one, so the old timer's lag does not depend on where t0 fell. Up to
-    three runs: a busy machine can slow one; the old timer fails every one."""
-    seen = []
-    for _ in range(3):
-        with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
-            load = runner.run(_lag_run())
-        doc = load.report()
-        assert doc["answered"] == 230 and not doc["errors"]
-        assert not metronomes()  # close() stopped it
-        p50_ms = doc["send_lag_ms"]["p50"]
-        p75_ms = percentile(sorted(load.lags), 75) * 1e3
-        seen.append((p50_ms, p75_ms))
-        if p50_ms < MAX_LAG_P50_MS and p75_ms < MAX_LAG_P75_MS:
-            return
-    raise AssertionError(f"send lag p50/p75 in ms, three runs: {seen}")
+def test_a_run_on_either_loop_sends_every_request_and_stops_its_metronome(loop: str) -> None:
+    """How late requests leave (the metronome thread's point) is a figure of `make
+    bench` — each step's send lag, the latency "from the send" beside the one from the
+    scheduled time — not a bound asserted here, where a busy host would decide it."""
+    with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
+        load = runner.run(_lag_run())
+    doc = load.report()
+    assert doc["answered"] == 230 and not doc["errors"]
+    assert len(load.lags) == 230  # every request's send was timed
+    assert not metronomes()  # close() stopped it
 
 
 async def test_close_stops_the_metronome_before_the_schedule_ends() -> None:

@@ -9,7 +9,6 @@ field), and the rest of the batch is still applied.
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
 import orjson
@@ -18,11 +17,16 @@ from validator.offline.reconcile import TERMINAL_ONLY_REASONS, RecordError, Uplo
 from validator.reasons import Reason
 from validator.web.body import parse_json_object
 from validator.web.exceptions import ApiError, invalid
-from validator.web.terminal.schema import parse_credential, parse_rfc3339
+from validator.web.terminal.schema import (
+    companion_of,
+    parse_credential,
+    parse_rfc3339,
+    request_id_of,
+    scanned_at_text_of,
+)
 
 __all__ = ["parse_batch"]
 
-_RECORD_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _REASONS = frozenset(r.value for r in Reason) | TERMINAL_ONLY_REASONS
 
 
@@ -41,24 +45,23 @@ def _record(raw: Any) -> UploadedRecord | RecordError:
     try:
         return _parse(raw)
     except ApiError as exc:
-        record_id = raw.get("record_id") if isinstance(raw, dict) else None
-        usable = isinstance(record_id, str) and _RECORD_ID.fullmatch(record_id) is not None
-        return RecordError("invalid_record", exc.detail or "not a record",
-                           record_id if usable else None)
+        return RecordError("invalid_record", exc.detail or "not a record", _usable_id(raw))
+
+
+def _usable_id(raw: Any) -> str | None:
+    """The record's own id if it has a well-formed one, to name it in a refusal."""
+    try:
+        return request_id_of(raw, "record_id") if isinstance(raw, dict) else None
+    except ApiError:
+        return None
 
 
 def _parse(raw: Any) -> UploadedRecord:
     if not isinstance(raw, dict):
         raise invalid("record: an object is required")
-    record_id = raw.get("record_id")
-    if not isinstance(record_id, str) or not _RECORD_ID.fullmatch(record_id):
-        raise invalid("record_id: 8-64 characters of [A-Za-z0-9_-] required")
-    scanned_text = raw.get("scanned_at")
-    if not isinstance(scanned_text, str):
-        raise invalid("scanned_at: an RFC 3339 timestamp with an offset is required")
-    companion = raw.get("companion", False)
-    if not isinstance(companion, bool):
-        raise invalid("companion: must be a boolean")
+    record_id = request_id_of(raw, "record_id")
+    scanned_text = scanned_at_text_of(raw)
+    companion = companion_of(raw)
     theirs = raw.get("terminal_decision")
     if not isinstance(theirs, dict) or theirs.get("decision") not in ("accept", "deny"):
         raise invalid("terminal_decision.decision: \"accept\" or \"deny\" required")

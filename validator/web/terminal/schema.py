@@ -35,17 +35,35 @@ class ParsedBody:
         self.companion = companion
 
 
+def request_id_of(doc: dict[str, Any], field: str) -> str:
+    """A terminal's id for a request or an offline record: 8-64 of [A-Za-z0-9_-]."""
+    value = doc.get(field)
+    if not isinstance(value, str) or not _REQUEST_ID.fullmatch(value):
+        raise invalid(f"{field}: 8-64 characters of [A-Za-z0-9_-] required")
+    return value
+
+
+def scanned_at_text_of(doc: dict[str, Any]) -> str:
+    """`scanned_at` as sent (parse_rfc3339 reads it)."""
+    value = doc.get("scanned_at")
+    if not isinstance(value, str):
+        raise invalid("scanned_at: an RFC 3339 timestamp with an offset is required")
+    return value
+
+
+def companion_of(doc: dict[str, Any]) -> bool:
+    """The optional `companion` flag (default false)."""
+    value = doc.get("companion", False)
+    if not isinstance(value, bool):
+        raise invalid("companion: must be a boolean")
+    return value
+
+
 def parse_validation(body: bytes) -> ParsedBody:
     doc = parse_json_object(body)
-    request_id = doc.get("request_id")
-    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
-        raise invalid("request_id: 8-64 characters of [A-Za-z0-9_-] required")
-    scanned_text = doc.get("scanned_at")
-    if not isinstance(scanned_text, str):
-        raise invalid("scanned_at: an RFC 3339 timestamp with an offset is required")
-    companion = doc.get("companion", False)
-    if not isinstance(companion, bool):
-        raise invalid("companion: must be a boolean")
+    request_id = request_id_of(doc, "request_id")
+    scanned_text = scanned_at_text_of(doc)
+    companion = companion_of(doc)
     return ParsedBody(request_id, parse_rfc3339(scanned_text), scanned_text,
                       _credential(doc.get("credential")), companion)
 

@@ -28,8 +28,9 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -141,6 +142,25 @@ def _free_port() -> int:
         return port
 
 
+_Server = TypeVar("_Server", RedisServer, RedisClusterNodes)
+
+
+def _started(make: Callable[[], _Server], failures: tuple[type[Exception], ...]) -> _Server:
+    """A server started on free ports; three tries, since a port probed free may be
+    taken by someone else before the server binds it."""
+    for attempt in range(3):
+        server = make()
+        try:
+            server.start()
+        except failures:
+            server.stop()
+            if attempt == 2:
+                raise
+        else:
+            return server
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     binary = shutil.which("redis-server")
@@ -151,14 +171,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
             pytrace=False,
         )
     workdir = tmp_path_factory.mktemp("redis")
-    for attempt in range(3):  # the free port may be taken between probe and bind
-        server = RedisServer(binary, workdir)
-        try:
-            server.start()
-            break
-        except RuntimeError:
-            if attempt == 2:
-                raise
+    server = _started(lambda: RedisServer(binary, workdir), (RuntimeError,))
     try:
         yield server
     finally:
@@ -181,15 +194,8 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
     if binary is None or cli is None:
         pytest.fail("redis-server and redis-cli are not installed; the cluster tests need "
                     "them (Debian/Ubuntu: apt-get install redis-server)", pytrace=False)
-    for attempt in range(3):  # a probed port may be taken before the node binds it
-        nodes = RedisClusterNodes(binary, cli, tmp_path_factory.mktemp("cluster"))
-        try:
-            nodes.start()
-            break
-        except (RuntimeError, subprocess.CalledProcessError):
-            nodes.stop()
-            if attempt == 2:
-                raise
+    nodes = _started(lambda: RedisClusterNodes(binary, cli, tmp_path_factory.mktemp("cluster")),
+                     (RuntimeError, subprocess.CalledProcessError))
     try:
         yield nodes
     finally:

@@ -4,7 +4,7 @@ bench/openloop.py offers an open-loop rate; `wrk` (C, closed loop) costs a few ย
 request and, replaying requests prepared here, saturates the validator to show its
 capacity (bench/ceiling.py).
 
-    python -m bench.wrk_requests --keys DIR --kind card|qr --n 60000 [--holders 2000] \
+    python -m bench.wrk_requests --keys DIR --kind card|qr|qr-sm2 --n 60000 [--holders 2000] \
         [--card-mode fresh|returning] [--cards 20000]
     taskset -c 1 wrk -t1 -c64 -d10s -s bench/wrk_replay.lua --latency http://127.0.0.1:8080
 
@@ -29,6 +29,7 @@ from bench.creds import (
     CARD_MODES,
     CARDS,
     TERMINAL,
+    Alg,
     ecard_holders,
     fresh_card_taps,
     qr_scans,
@@ -44,7 +45,8 @@ OUT = Path("bench-results/wrk-requests.tsv")
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--keys", type=Path, required=True)
-    p.add_argument("--kind", choices=["card", "qr"], default="card")
+    p.add_argument("--kind", choices=["card", "qr", "qr-sm2"], default="card",
+                   help="qr: ES256 on both levels; qr-sm2: SM2 on both levels (ยง2.1)")
     p.add_argument("--n", type=int, default=60000)
     p.add_argument("--holders", type=int, default=2000, help="e-cards behind the QRs")
     p.add_argument("--card-mode", choices=CARD_MODES, default="fresh",
@@ -63,8 +65,10 @@ def main(argv: list[str] | None = None) -> None:
                                     first_serial=random_serial(), pool=args.cards)
     elif args.kind == "card":
         creds = fresh_card_taps(args.keys, args.n, now, terminals, first_serial=random_serial())
-    else:  # ES256 devices only, as in the ceiling figures of docs/benchmarks.md
-        holders = ecard_holders(args.keys, args.holders, now, device_algs=("ES256",))
+    else:  # one algorithm on both levels: an all-ES256 or an all-SM2 QR
+        alg: Alg = "SM2" if args.kind == "qr-sm2" else "ES256"
+        holders = ecard_holders(args.keys, args.holders, now, issuer_alg=alg,
+                                device_algs=(alg,))
         creds = qr_scans(holders, range(args.n), now, terminals)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w") as out:

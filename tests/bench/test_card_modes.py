@@ -27,6 +27,9 @@ from bench.wrk_requests import main as wrk_requests_main
 from terminals_sim.card import card_id_for, make_ssn
 from terminals_sim.ecard import Issuer
 from validator.config_folder import load_config
+from validator.credentials.es256 import COSE_ALG as ES256_ALG
+from validator.credentials.essc_qr import parse_level1, parse_level2
+from validator.credentials.sm2 import COSE_ALG as SM2_ALG
 from validator.holders.ssn import parse_ssn
 from validator.keygen import init_keyset
 from validator.policy.types import PolicyInput
@@ -187,6 +190,17 @@ def test_the_ceiling_file_holds_returning_taps(keys: Path, tmp_path: Path) -> No
     with pytest.raises(SystemExit):  # no more cards than wrk's connections
         wrk_requests_main(["--keys", str(keys), "--card-mode", "returning", "--cards", "64",
                            "--out", str(out)])
+
+
+@pytest.mark.parametrize(("kind", "alg"), [("qr", ES256_ALG), ("qr-sm2", SM2_ALG)])
+def test_the_qr_ceiling_files_hold_one_algorithm_on_both_levels(
+        keys: Path, tmp_path: Path, kind: str, alg: int) -> None:
+    out = tmp_path / "wrk.tsv"
+    wrk_requests_main(["--keys", str(keys), "--kind", kind, "--n", "6", "--holders", "3",
+                       "--out", str(out)])
+    for *_, body in (line.split("\t") for line in out.read_text().splitlines()):
+        outer = parse_level2(json.loads(body)["credential"]["qr"])
+        assert (outer.alg, parse_level1(outer.inner).alg) == (alg, alg)
 
 
 def test_the_open_loop_wants_more_cards_than_connections(tmp_path: Path) -> None:

@@ -189,11 +189,31 @@ def test_an_sm2_qr_is_compared_with_an_es256_qr_at_a_rate_both_sustained() -> No
     assert (comparison["rate"], comparison["es256_cpu_us"], comparison["sm2_cpu_us"]) == \
         (1000, 250.0, 450.0)
     assert comparison["ratio"] == 1.8 and comparison["met"]
-    assert "ES256 250 µs, all-SM2 450 µs = 1.80× (target ≤ 2×: met)" in \
+    assert "at 1000/s: ES256/EdDSA 250 µs, all-SM2 450 µs = 1.80× (target ≤ 2×: met)" in \
         render_comparison(comparison)
     assert sm2_vs_es256([s for s in steps if s["scenario"] != "bus-qr-sm2"]) is None
     worse = sm2_vs_es256([_cost(500, 100, "bus-qr"), _cost(500, 250, "bus-qr-sm2")])
     assert worse is not None and not worse["met"] and "NOT met" in render_comparison(worse)
+
+
+def _ceiling(kind: str, per_s: float, cpu_us: float, non_2xx: int = 0) -> dict[str, Any]:
+    return {"kind": kind, "answered_per_s": per_s, "server_cpu_us_per_validation": cpu_us,
+            "non_2xx": non_2xx}
+
+
+def test_an_sm2_qr_is_compared_with_an_all_es256_qr_at_one_cores_ceiling_first() -> None:
+    steps = [_cost(1000, 250, "bus-qr"), _cost(1000, 450, "bus-qr-sm2")]
+    ceilings = [_ceiling("card", 7000, 140), _ceiling("qr", 3200, 310),
+                _ceiling("qr-sm2", 1500, 660)]
+    c = sm2_vs_es256(steps, ceilings)
+    assert c is not None and c["basis"] == "ceiling"
+    assert (c["es256_cpu_us"], c["sm2_cpu_us"], c["ratio"], c["met"]) == (310, 660, 2.13, False)
+    assert ("at one core's ceiling (ES256 3,200/s, all-SM2 1,500/s): all-ES256 310 µs, "
+            "all-SM2 660 µs = 2.13× (target ≤ 2×: NOT met)") in render_comparison(c)
+    # a ceiling with errors compares nothing: the ramps' figures stand in
+    spoiled = [*ceilings[:2], _ceiling("qr-sm2", 9000, 50, non_2xx=80_000)]
+    fallback = sm2_vs_es256(steps, spoiled)
+    assert fallback is not None and fallback["basis"] == "ramp" and fallback["ratio"] == 1.8
 
 
 def test_make_bench_ramps_the_sm2_qr_and_refuses_an_unknown_kind(

@@ -142,17 +142,17 @@ AOF_REWRITE_MIN_SIZE = "8gb"
 
 
 class RedisServer(Service):
-    """redis-server on a free loopback port: AOF on with `appendfsync everysec` and
-    automatic rewrites past AOF_REWRITE_MIN_SIZE only, as in production
-    (docs/operations.md), no RDB snapshots."""
+    """redis-server on a free loopback port: AOF on with `appendfsync everysec` (or
+    `always`: no answered decision lost on power loss) and automatic rewrites past
+    AOF_REWRITE_MIN_SIZE only, as in production (docs/operations.md), no RDB snapshots."""
 
-    def __init__(self, workdir: Path, cpus: str | None) -> None:
+    def __init__(self, workdir: Path, cpus: str | None, *, fsync: str = "everysec") -> None:
         self.port = free_port()
         workdir.mkdir(parents=True, exist_ok=True)
         binary = shutil.which("redis-server") or "redis-server"
         super().__init__(pinned(cpus, [
             binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "yes", "--appendfsync", "everysec",
+            "--appendonly", "yes", "--appendfsync", fsync,
             "--auto-aof-rewrite-min-size", AOF_REWRITE_MIN_SIZE, "--dir", str(workdir),
         ]), workdir / "redis.log")
 

@@ -37,7 +37,9 @@ Cluster, 3 primaries + 3 replicas on loopback (bench/redis_cluster.py), through
 replica has it). The micro-benchmarks' pipeline rows then run on both one Redis and the
 cluster — CPU per validation, Redis commands (round trips) and Redis CPU per
 validation, side by side — and the steps report the cluster's CPU (every node) per
-validation. The offline benchmarks run on one Redis only.
+validation. The offline benchmarks run on one Redis only. `--store redis-fsync` runs
+the steps against one Redis with `appendfsync always` (no answered decision lost on
+power loss; Redis fsyncs once per event-loop turn, for every write of that turn).
 
 Every option has an environment twin for `make bench`: BENCH_WORKERS, BENCH_RATES, …
 (`--card-mode`: BENCH_CARD_MODE, or CARD_MODE).
@@ -74,7 +76,7 @@ from bench.steps import Step, StepOptions, run_step
 from bench.summary import render_steps, render_summary, summarise
 from validator.keygen import init_keyset
 
-STORES = ("redis", "cluster", "cluster-wait")
+STORES = ("redis", "redis-fsync", "cluster", "cluster-wait")
 # The pipeline rows the cluster is compared on, one Redis beside it (bench/pipeline.py).
 CLUSTER_ROWS = "card,returning card,QR ES256,card at a spot,QR ES256 at a spot"
 SCENARIOS = {"card": "bus-taps", "qr": "bus-qr", "qr-sm2": "bus-qr-sm2"}
@@ -140,7 +142,8 @@ def _parser() -> argparse.ArgumentParser:
                    default=float(_env("CEILING_PAUSE_S", str(CEILING_PAUSE_S))),
                    help="idle seconds between the last step and the ceiling")
     p.add_argument("--store", default=_env("STORE", "redis"), choices=STORES,
-                   help="redis (one Redis), cluster (a private 3+3 Redis Cluster), "
+                   help="redis (one Redis, appendfsync everysec), redis-fsync (one Redis, "
+                        "appendfsync always), cluster (a private 3+3 Redis Cluster), "
                         "cluster-wait (the cluster with ?min_replicas=1)")
     p.add_argument("--skip-micro", action="store_true", default=bool(_env("SKIP_MICRO", "")))
     p.add_argument("--out", type=Path, default=Path(_env("OUT", str(ROOT / "bench-results"))))
@@ -191,8 +194,9 @@ def _cluster_rows(cpus: str | None, keys: Path, urls: dict[str, str], out: Path
 
 
 def _store(kind: str, out: Path, cpus: str | None) -> RedisServer | ClusterService:
-    if kind == "redis":
-        return RedisServer(out / "redis", cpus)
+    if kind in ("redis", "redis-fsync"):
+        return RedisServer(out / kind, cpus,
+                           fsync="always" if kind == "redis-fsync" else "everysec")
     return ClusterService(out / "cluster", min_replicas=1 if kind == "cluster-wait" else 0)
 
 
@@ -266,7 +270,7 @@ def main() -> int:
             print((out / "micro.log").read_text(), flush=True)
             doc["micro"] = json.loads((out / "micro.json").read_text())
             doc["offline"] = _offline(args.server_cpus, redis, out)
-        if store is not redis and not args.skip_micro:
+        if args.store.startswith("cluster") and not args.skip_micro:
             doc["store_rows"] = _cluster_rows(args.server_cpus, keys, {
                 "redis": f"redis://127.0.0.1:{redis.port}/13", args.store: store.url}, out)
         validator = Validator(keys=keys, config=config, store_url=store.url,

@@ -13,7 +13,7 @@ from redis import Redis
 from bench.ceiling import render as render_ceiling
 from bench.ceiling import render_probes
 from bench.procs import RedisServer, cpu_list, cpu_seconds, process_tree, steal_seconds
-from bench.run import parse_options, render_comparison, sm2_vs_es256
+from bench.run import _store, parse_options, render_comparison, sm2_vs_es256
 from bench.steps import Step, quantile
 from bench.summary import render_steps, render_summary, summarise
 
@@ -223,3 +223,22 @@ def test_make_bench_ramps_the_sm2_qr_and_refuses_an_unknown_kind(
     with pytest.raises(SystemExit):
         parse_options(["--kinds", "card,qr-sm3"])
     assert "kinds qr-sm3" in capsys.readouterr().err
+
+
+def test_the_no_loss_redis_of_make_bench_fsyncs_every_write(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("BENCH_STORE", "redis-fsync")
+    assert parse_options([]).store == "redis-fsync"
+    server = _store("redis-fsync", tmp_path, None)
+    assert isinstance(server, RedisServer)
+    server.start()
+    try:
+        server.wait_ready()
+        client = Redis(port=server.port, socket_timeout=2, decode_responses=True)
+        try:
+            assert client.config_get("appendfsync") == {"appendfsync": "always"}
+            assert client.config_get("appendonly") == {"appendonly": "yes"}
+        finally:
+            client.close()
+    finally:
+        server.stop()

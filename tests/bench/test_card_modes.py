@@ -16,6 +16,7 @@ import pytest
 
 from bench import run as bench_run
 from bench.ceiling import render as render_ceiling
+from bench.ceiling import warm_up
 from bench.creds import REGION, bus_terminals, ecard_holders
 from bench.openloop import main as openloop_main
 from bench.prebuild import PARALLEL_FROM, Plan, build, build_range
@@ -309,3 +310,20 @@ async def send(service: Validator, requests: list[bytes]) -> dict[str, Any]:
     finally:
         load.close()
     return load.report()
+
+
+def test_the_ceiling_warms_each_holders_credential_before_wrk(
+        service: Validator, keys: Path, tmp_path: Path) -> None:
+    """The first scan of each of the file's holders, one at a time, answered 200 (an
+    all-SM2 QR: the SM2 issuer signature verified once, then cached); a wrk file is
+    fresh for 60 s, so they are sent at once."""
+    out = tmp_path / "wrk.tsv"
+    wrk_requests_main(["--keys", str(keys), "--kind", "qr-sm2", "--n", "8", "--holders", "3",
+                       "--out", str(out)])
+    assert warm_up(service.terminal_url, out, 3) == 3
+    assert warm_up(service.terminal_url, out, 100) == 8  # a short file: all of it
+    with pytest.raises(RuntimeError, match="warm-up request 1: HTTP 401"):
+        # a body changed after it was signed: the run stops there, not in wrk's counts
+        line = out.read_text().splitlines()[0].replace('"essc_qr"', '"essc_qr" ')
+        (tmp_path / "bad.tsv").write_text(line + "\n")
+        warm_up(service.terminal_url, tmp_path / "bad.tsv", 1)

@@ -66,6 +66,10 @@ def tag(group: int) -> str:
     return f"{{g{group}}}"
 
 
+# Every key of a group starts with its prefix, `v2:{g17}:`; made once, not per key.
+_GROUP_PREFIX = tuple(f"{PREFIX}{tag(group)}:" for group in range(GROUPS))
+
+
 def request_group(terminal_id: str, holder_ref: str | None) -> int:
     """Where a request's idempotency and ledger records live: its holder's group, or
     the terminal's when the request names no holder."""
@@ -79,11 +83,11 @@ def commit_group(c: Commit) -> int:
 
 
 def idempotency(group: int, terminal_id: str, request_id: str) -> str:
-    return f"{PREFIX}{tag(group)}:idem:{terminal_id}:{request_id}"
+    return f"{_GROUP_PREFIX[group]}idem:{terminal_id}:{request_id}"
 
 
 def ledger(group: int, day: dt.date) -> str:
-    return f"{PREFIX}{tag(group)}:ledger:{day.isoformat()}"
+    return f"{_GROUP_PREFIX[group]}ledger:{day.isoformat()}"
 
 
 def merged_id(stream_id: str, group: int) -> str:
@@ -100,42 +104,43 @@ def split_id(entry_id: str) -> tuple[int, int, int]:
     return int(ms), seq, group
 
 
-def _holder_key(holder_ref: str, name: str) -> str:
-    return f"{PREFIX}{tag(group_of(holder_ref))}:{name}:{holder_ref}"
+def _of(holder_ref: str) -> str:
+    """The key prefix of a holder's group."""
+    return _GROUP_PREFIX[group_of(holder_ref)]
 
 
 def nonce(holder_ref: str, nonce_bytes: bytes) -> str:
-    return _holder_key(holder_ref, "nonce") + ":" + nonce_bytes.hex()
+    return f"{_of(holder_ref)}nonce:{holder_ref}:{nonce_bytes.hex()}"
 
 
 def atc(holder_ref: str, card_id: str) -> str:
-    return _holder_key(holder_ref, "atc") + ":" + card_id
+    return f"{_of(holder_ref)}atc:{holder_ref}:{card_id}"
 
 
 def rides(holder_ref: str, day: dt.date) -> str:
-    return _holder_key(holder_ref, "rides") + ":" + day.isoformat()
+    return f"{_of(holder_ref)}rides:{holder_ref}:{day.isoformat()}"
 
 
 def entered(holder_ref: str, day: dt.date, spot_id: str) -> str:
-    return _holder_key(holder_ref, "entered") + f":{day.isoformat()}:{spot_id}"
+    return f"{_of(holder_ref)}entered:{holder_ref}:{day.isoformat()}:{spot_id}"
 
 
 def companion(holder_ref: str, terminal_id: str) -> str:
-    return _holder_key(holder_ref, "companion") + ":" + terminal_id
+    return f"{_of(holder_ref)}companion:{holder_ref}:{terminal_id}"
 
 
 def holder(holder_ref: str) -> str:
-    return _holder_key(holder_ref, "holder")
+    return f"{_of(holder_ref)}holder:{holder_ref}"
 
 
 def reservation_mark(holder_ref: str, token: str) -> str:
     """Set by the commit that used a capacity reservation (a reconciler looks for it)."""
-    return _holder_key(holder_ref, "reserved") + ":" + token
+    return f"{_of(holder_ref)}reserved:{holder_ref}:{token}"
 
 
 def block(kind: BlockKind, ident: str) -> str:
     """A holder block in the holder's group; a card block in the card number's."""
-    return f"{PREFIX}{tag(group_of(ident))}:block:{kind}:{ident}"
+    return f"{_of(ident)}block:{kind}:{ident}"
 
 
 def card_block_mirror(holder_ref: str, card_no: str) -> str:
@@ -145,7 +150,7 @@ def card_block_mirror(holder_ref: str, card_no: str) -> str:
 
 def card_block_copy(group: int, card_no: str) -> str:
     """A card's block in one group; `put_block` writes one in every group."""
-    return f"{PREFIX}{tag(group)}:cardblock:{card_no}"
+    return f"{_GROUP_PREFIX[group]}cardblock:{card_no}"
 
 
 def block_index(kind: BlockKind) -> str:
@@ -177,14 +182,14 @@ def commit_keys(c: Commit, reservation: str | None) -> dict[str, str]:
         if _guarded(c):
             raise ValueError("a commit with a guard needs the holder its keys are named by")
         return named
-    named |= _holder_keys(c, ref)
+    _holder_keys(c, ref, named)
     if reservation is not None:
         named["reservation"] = reservation_mark(ref, reservation)
     return named
 
 
-def _holder_keys(c: Commit, ref: str) -> dict[str, str]:
-    named, day = {}, c.local_date
+def _holder_keys(c: Commit, ref: str, named: dict[str, str]) -> None:
+    day = c.local_date
     if c.nonce is not None:
         named["nonce"] = nonce(ref, c.nonce)
     if c.atc is not None:
@@ -204,7 +209,6 @@ def _holder_keys(c: Commit, ref: str) -> dict[str, str]:
         named["registry"] = holder(ref)
         if c.card_no is not None:
             named["card_block"] = card_block_mirror(ref, c.card_no)
-    return named
 
 
 def _guarded(c: Commit) -> bool:

@@ -21,6 +21,7 @@ from bench.redis_cluster import RedisClusterNodes, command, free_cluster_ports
 from tests.state.cluster_validator import CAPACITY, DAY, SPOT, TTL_MS, entry
 from validator.state import StoreUrlError, open_store, slots
 from validator.state.rediscluster import RedisClusterStore, parse_cluster_url
+from validator.state.resp_cluster import key_slot
 from validator.state.store import (
     Block,
     Commit,
@@ -103,6 +104,30 @@ async def test_snapshot_reads_across_slots(cluster_store: RedisClusterStore) -> 
         terminal_id=c.terminal_id, request_id="other-0001", local_date=DAY, holder_ref=REF,
         card_no="A12345678", spot_id=SPOT))
     assert snap.card_block is not None and snap.spot_entries_today == 1
+
+
+async def test_a_slot_answered_by_another_primary_is_followed_there(
+    cluster_store: RedisClusterStore,
+) -> None:
+    """The store's map names the wrong primary for a slot, as after a failover: MOVED
+    leads both an awaited call (the commit) and a gathered one (a snapshot's MGET beside
+    the spot's count) to the right one, and the map is corrected."""
+    hot = cluster_store._hot
+    await hot.refresh()
+    c = entry("moved-0001", REF)
+    slot = key_slot(slots.idempotency(slots.commit_group(c), c.terminal_id, c.request_id))
+    right = hot._primaries[slot]
+    wrong = next(node for node in hot._primaries if node != right)
+    hot._primaries[slot] = wrong
+    assert isinstance(await cluster_store.commit(c), Committed)
+    assert hot._primaries[slot] == right
+    await hot.refresh()  # the map read again after MOVED, not while the snapshot runs
+    hot._primaries[slot] = wrong
+    snap = await cluster_store.snapshot(SnapshotQuery(
+        terminal_id=c.terminal_id, request_id=c.request_id, local_date=DAY, holder_ref=REF,
+        spot_id=SPOT))
+    assert snap.stored is not None and snap.spot_entries_today == 1
+    assert hot._primaries[slot] == right
 
 
 def _validator(url: str, mode: str, request_id: str, holder_ref: str) -> subprocess.Popen[str]:

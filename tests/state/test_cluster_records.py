@@ -40,15 +40,20 @@ SKEW_S = 400  # past the protocol's 300 s
 
 
 class _CountingClient(ClusterRespClient):
-    """The store's own lean cluster client, counting the commands it is asked to send."""
+    """The store's own lean cluster client, counting the commands it is asked to send
+    (once its slot map is read: `send` goes through `execute` until then)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sent: list[str] = []
 
-    def execute(self, key: str, *command: Arg) -> Awaitable[Any]:
+    async def execute(self, key: str, *command: Arg) -> Any:
         self.sent.append(str(command[0]))
-        return super().execute(key, *command)
+        return await super().execute(key, *command)
+
+    def send(self, key: str, *command: Arg) -> Awaitable[Any]:
+        self.sent.append(str(command[0]))
+        return super().send(key, *command)
 
 
 @pytest.fixture
@@ -64,6 +69,7 @@ async def counted(
     counting = _CountingClient(store._hot.seeds)
     await store._hot.close()
     store._hot = counting
+    await counting.refresh()
     try:
         yield store, counting
     finally:

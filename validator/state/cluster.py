@@ -65,16 +65,22 @@ _ADVICE = (
 )
 
 
+_FOREIGN = (RedisError, RedisClusterException, RespError, OSError)
+_GARBAGE = (ValueError, KeyError, TypeError)
+
+
 def _unavailable(exc: BaseException | None, label: str = "redis cluster"
                  ) -> StoreUnavailable | None:
     """The cluster store's error boundary: what a foreign error becomes."""
-    if isinstance(exc, RedisError | RedisClusterException | RespError | OSError):
+    if exc is None:  # every call's way out of the boundary: the first test
+        return None
+    if isinstance(exc, _FOREIGN):
         text = str(exc)
         for clue, advice in _ADVICE:
             if clue in text:
                 return StoreUnavailable(f"{label}: {advice}")
         return StoreUnavailable(f"{label}: {type(exc).__name__}: {text}")
-    if isinstance(exc, ValueError | KeyError | TypeError):
+    if isinstance(exc, _GARBAGE):
         return StoreUnavailable(f"redis cluster answered garbage: {type(exc).__name__}")
     return None
 
@@ -155,14 +161,18 @@ class ClusterBase:
                           ) -> Any:
         """EVALSHA on the keys' primary, loading the script there if it does not know it
         (NOSCRIPT: a new primary, a restart; the script did not run)."""
+        call = (len(keys), *keys, *args)
         with _HOT:
-            try:
-                return await self._hot.execute(keys[0], "EVALSHA", script.sha, len(keys),
-                                               *keys, *args)
+            try:  # awaited here, not in a helper coroutine: one frame less per call
+                return await self._hot.execute(keys[0], "EVALSHA", script.sha, *call)
             except NoScriptError:
-                await self._hot.execute(keys[0], "SCRIPT", "LOAD", script.source)
-                return await self._hot.execute(keys[0], "EVALSHA", script.sha, len(keys),
-                                               *keys, *args)
+                return await self._load_and_run(script, keys[0], call)
+
+    async def _load_and_run(self, script: Script, key: str, call: tuple[Any, ...]) -> Any:
+        """After NOSCRIPT: the script loaded on the primary of `key`, then `call` (numkeys,
+        KEYS, ARGV) run there."""
+        await self._hot.execute(key, "SCRIPT", "LOAD", script.source)
+        return await self._hot.execute(key, "EVALSHA", script.sha, *call)
 
     async def exists(self, key: str) -> bool:
         with _HOT:
@@ -194,13 +204,16 @@ class DecisionPath(ClusterBase):
                 wanted["card_block"] = slots.card_block_mirror(ref, q.card_no)
             else:
                 block = slots.block("card", q.card_no)
-                apart["card_block"] = hot.execute(block, "GET", block)
+                apart["card_block"] = hot.send(block, "GET", block)
         if q.spot_id is not None:
             cap = slots.capacity(q.spot_id, q.local_date)
-            apart["capacity"] = hot.execute(cap, "GET", cap)
+            apart["capacity"] = hot.send(cap, "GET", cap)
         with _HOT:
+            if not apart:  # a holder's snapshot at a bus: its one MGET, no gathering
+                values = await hot.execute(wanted["stored"], "MGET", *wanted.values())
+                return codec.decode_snapshot(dict(zip(wanted, values, strict=True)))
             values, *others = await asyncio.gather(
-                hot.execute(wanted["stored"], "MGET", *wanted.values()), *apart.values())
+                hot.send(wanted["stored"], "MGET", *wanted.values()), *apart.values())
             raw = dict(zip(wanted, values, strict=True)) | dict(zip(apart, others, strict=True))
             return codec.decode_snapshot(raw)
 
@@ -209,21 +222,20 @@ class DecisionPath(ClusterBase):
         reservation is given back at once; a used one is left for the next reservation
         at the spot to settle (`capacity.UsedReservations`)."""
         c, ref, spot = commit, commit.holder_ref, commit.spot_id
-        if c.spot_capacity is not None and (spot is None or ref is None):
+        if c.spot_capacity is None:
+            return await self._run(c, slots.commit_keys(c, None), None)
+        if spot is None or ref is None:
             raise ValueError("a commit with a capacity guard needs its spot and holder")
-        token = os.urandom(8).hex() if c.spot_capacity is not None else None
+        token = os.urandom(8).hex()
         named = slots.commit_keys(c, token)  # a caller's mistake raises before any I/O
-        if token is None:
-            return await self._run(c, named, {})
-        assert spot is not None and ref is not None
-        facts: dict[str, str] = {}
-        deadline = await self._reserve(c, token)
+        ttl_ms, margin_ms = self._reservation
+        deadline = await capacity.reserve(self, spot, c.local_date, c.spot_capacity, token, ref,
+                                          USAGE_TTL_S, ttl_ms=ttl_ms, margin_ms=margin_ms,
+                                          used=self._used)
         if deadline is None:
-            facts["capacity_full"] = "1"
             del named["reservation"]
-            return await self._run(c, named, facts)
-        facts["reservation_deadline_ms"] = str(deadline)
-        result = await self._run(c, named, facts)
+            return await self._run(c, named, {"capacity_full": "1"})
+        result = await self._run(c, named, {"reservation_deadline_ms": str(deadline)})
         if isinstance(result, Committed):
             self._used.add(spot, c.local_date, token, ref)
         else:
@@ -239,22 +251,17 @@ class DecisionPath(ClusterBase):
             raise StoreUnavailable(f"the commit reached {acked} of {self._min_replicas} "
                                    "replicas in time")
 
-    async def _reserve(self, c: Commit, token: str) -> int | None:
-        assert c.spot_id is not None and c.holder_ref is not None and c.spot_capacity is not None
-        ttl_ms, margin_ms = self._reservation
-        return await capacity.reserve(self, c.spot_id, c.local_date, c.spot_capacity, token,
-                                      c.holder_ref, USAGE_TTL_S, ttl_ms=ttl_ms,
-                                      margin_ms=margin_ms, used=self._used)
-
-    async def _run(self, c: Commit, named: dict[str, str], facts: dict[str, str]
+    async def _run(self, c: Commit, named: dict[str, str], facts: dict[str, str] | None
                    ) -> CommitResult:
         call = commit_call(c, self._retention_s, named, facts)
-        numkeys = int(call[0])
-        tag, value = await self.eval_script(COMMIT, tuple(map(str, call[1:1 + numkeys])),
-                                            call[1 + numkeys:])
+        key = named["idempotency"]  # every key of the call is in its slot
         with _HOT:
+            try:
+                tag, value = await self._hot.execute(key, "EVALSHA", COMMIT.sha, *call)
+            except NoScriptError:
+                tag, value = await self._load_and_run(COMMIT, key, call)
             if tag == 2 and self._min_replicas:
-                await self._replicated(named["idempotency"])
+                await self._replicated(key)
             if tag == 2:
                 return Committed(slots.merged_id(value.decode(), slots.commit_group(c)))
             if tag == 1:
@@ -262,4 +269,3 @@ class DecisionPath(ClusterBase):
             if tag == 0:
                 return Duplicate(codec.decode_stored(value))
             raise ValueError(f"unexpected commit answer {tag!r}")
-

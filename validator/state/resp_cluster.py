@@ -47,7 +47,8 @@ def key_slot(key: str) -> int:
 
 
 class ClusterRespClient:
-    """`execute(key, *command)`: the command on the primary of `key`'s slot."""
+    """`execute(key, *command)`, `send(key, *command)`: the command on the primary of
+    `key`'s slot."""
 
     def __init__(self, seeds: tuple[Node, ...], *, username: str | None = None,
                  password: str | None = None, tls: bool = False, timeout_s: float = 1.0) -> None:
@@ -62,13 +63,32 @@ class ClusterRespClient:
         self._stale = True
         self._background: set[asyncio.Task[None]] = set()
 
-    def execute(self, key: str, *command: Arg) -> Awaitable[Any]:
-        """Await it for the reply. With the map known and the node's connection open this
-        is a future, not a coroutine: a caller can gather several without a task each."""
+    async def execute(self, key: str, *command: Arg) -> Any:
+        """The reply to one command. Its node's reply future is awaited here, not through
+        a future of this client's or a helper coroutine: the reply wakes the caller
+        directly, with no callback and one frame less per call."""
         slot = key_slot(key)
         node = self._primaries[slot]
         if node is None or self._stale:
-            return self._execute_slowly(slot, command)
+            node = await self._primary(slot)
+        try:
+            return await self._client(node).execute(*command)
+        except RespError as error:
+            if _redirect(error) is None:
+                raise
+            return await self._redirected(error, slot, command)
+        except OSError:
+            self._stale = True  # a node gone: read the map again before the next call
+            raise
+
+    def send(self, key: str, *command: Arg) -> Awaitable[Any]:
+        """The command sent now, its reply awaited later: with the map known and the
+        node's connection open this is a future, not a coroutine, so a caller can gather
+        several without a task each."""
+        slot = key_slot(key)
+        node = self._primaries[slot]
+        if node is None or self._stale:
+            return self.execute(key, *command)
         inner = self._client(node).execute(*command)
         if not isinstance(inner, asyncio.Future):  # the connection is being opened
             return self._follow(slot, inner, command)
@@ -96,12 +116,12 @@ class ClusterRespClient:
                 self._stale = True  # a node gone: read the map again before the next call
             outer.set_exception(error)
 
-    async def _execute_slowly(self, slot: int, command: tuple[Arg, ...]) -> Any:
+    async def _primary(self, slot: int) -> Node:
         await self.refresh()
         node = self._primaries[slot]
         if node is None:
             raise ConnectionError(f"no primary serves slot {slot}")
-        return await self._follow(slot, self._client(node).execute(*command), command)
+        return node
 
     async def _follow(self, slot: int, reply: Awaitable[Any], command: tuple[Arg, ...]) -> Any:
         try:

@@ -72,7 +72,7 @@ _GARBAGE = (ValueError, KeyError, TypeError)
 def _unavailable(exc: BaseException | None, label: str = "redis cluster"
                  ) -> StoreUnavailable | None:
     """The cluster store's error boundary: what a foreign error becomes."""
-    if exc is None:  # every call's way out of the boundary: the first test
+    if exc is None:  # a call that succeeded: the common exit, so tested first
         return None
     if isinstance(exc, _FOREIGN):
         text = str(exc)

@@ -38,7 +38,7 @@ CONNECTIONS = 64
 # best, 110,000 in 10 s, still under 200,000. A wrap-around would resend request 1 with
 # its request_id, so its idempotency record answers before any counter is compared: a
 # retry as with fresh cards, never a `replayed` denial; `replayed` below counts them.
-# An all-SM2 QR (`qr-sm2`) runs at under half an ES256 QR's rate (~1,500/s here), and
+# An all-SM2 QR (`qr-sm2`) runs at under half an ES256 QR's rate (~1,300/s here), and
 # takes the simulator's SM2 signer ~1 ms to make: 20,000 are more than 10 s of them,
 # and made in ~20 s, well inside the 60 s a QR stays fresh.
 PREPARED = {"card": 200_000, "qr": 80_000, "qr-sm2": 20_000}
